@@ -1,0 +1,6 @@
+//! Garage: a geo-distributed, self-hosted S3 object store.
+//!
+//! The crate is organised in layers (see DESIGN.md §2); a lower layer never imports a higher one:
+//! `util` → `db` → `net` → `rpc` → `layout` → `table` → `block` → `model` → `api`/`web`/`admin`.
+
+pub mod util;
