@@ -3,9 +3,11 @@
 //! The crate is organised in layers (see DESIGN.md §2); a lower layer never imports a higher one:
 //! `util` → `db` → `net` → `rpc` → `layout` → `table` → `block` → `model` → `api`/`web`/`admin`.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod net;
+pub mod rpc;
 pub mod server;
 pub mod util;

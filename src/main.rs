@@ -2,14 +2,16 @@
 //! daemon or an admin command. Any error ends the program with exit code 1 and one line that
 //! says what is wrong.
 
-use clap::Parser;
-
-use garage::cli::{self, Cli, Command, NodeCommand};
-
 fn main() {
-    let cli = Cli::parse();
-    init_logging();
-    if let Err(e) = run(cli) {
+    let cli = garage::cli::parse();
+    // The daemon logs its work; a CLI command only reports problems.
+    let is_server = matches!(cli.command, garage::cli::Command::Server);
+    init_logging(if is_server {
+        "garage=info"
+    } else {
+        "garage=warn"
+    });
+    if let Err(e) = garage::cli::run(cli) {
         eprintln!("Error: {}", one_line(&e));
         std::process::exit(1);
     }
@@ -32,26 +34,12 @@ fn one_line(e: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
-fn init_logging() {
+fn init_logging(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("garage=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-}
-
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = cli::load_config(&cli)?;
-    match cli.command {
-        Command::Server => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(garage::server::run_server(config))?;
-            Ok(())
-        }
-        Command::Node(NodeCommand::Id { quiet }) => cli::node_id(&config, quiet),
-    }
 }

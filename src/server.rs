@@ -2,12 +2,23 @@
 //! starts every component, and runs until SIGINT or SIGTERM, then stops cleanly (databases
 //! flushed).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::info;
 
+use crate::admin::{AdminRpc, AdminService};
 use crate::config::Config;
+use crate::net::netapp::NetApp;
 use crate::net::node_key::{NodeKey, NodeKeyError};
+use crate::net::peering::Peering;
+use crate::rpc::endpoint::Endpoint;
+use crate::rpc::paths;
+use crate::rpc::system::System;
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +39,13 @@ pub enum ServerError {
     NodeKey(#[from] NodeKeyError),
     #[error(transparent)]
     Db(#[from] crate::db::Error),
+    #[error("cannot listen for other nodes on rpc_bind_addr {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid `rpc_public_addr` {value:?}: expected <ip>:<port>")]
+    PublicAddr { value: String },
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),
 }
@@ -73,12 +91,15 @@ pub async fn run_server(config: Config) -> Result<(), ServerError> {
         db.engine_name(),
         config.metadata_dir.display()
     );
-    info!("RPC address (rpc_bind_addr): {}", config.rpc_bind_addr);
-    if let Some(a) = &config.rpc_public_addr {
-        info!("Public RPC address (rpc_public_addr): {}", a);
-    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let system = start_mesh(&config, key, stop_rx.clone()).await?;
+    let admin = Endpoint::<AdminRpc>::new(system.netapp.clone(), paths::ADMIN);
+    admin.set_handler(Arc::new(AdminService {
+        system: system.clone(),
+    }));
 
     shutdown.wait().await;
+    let _ = stop_tx.send(true);
     info!("Shutting down: flushing the metadata database");
     let flush_db = db.clone();
     tokio::task::spawn_blocking(move || flush_db.flush())
@@ -86,6 +107,55 @@ pub async fn run_server(config: Config) -> Result<(), ServerError> {
         .map_err(|e| crate::db::Error::Engine(format!("flush task failed: {e}")))??;
     info!("Garage stopped cleanly");
     Ok(())
+}
+
+/// Starts the RPC listener, peering and the system service.
+async fn start_mesh(
+    config: &Config,
+    key: NodeKey,
+    stop: watch::Receiver<bool>,
+) -> Result<Arc<System>, ServerError> {
+    let public_addr = match &config.rpc_public_addr {
+        Some(a) => Some(
+            a.parse::<SocketAddr>()
+                .map_err(|_| ServerError::PublicAddr { value: a.clone() })?,
+        ),
+        None => None,
+    };
+    let bind_outgoing = config.rpc_bind_outgoing.then(|| config.rpc_bind_addr.ip());
+    let netapp = NetApp::new(key, config.rpc_secret, bind_outgoing);
+    let listener = TcpListener::bind(config.rpc_bind_addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.rpc_bind_addr,
+            source,
+        })?;
+    info!(
+        "RPC listening on {} (rpc_bind_addr){}",
+        config.rpc_bind_addr,
+        public_addr
+            .map(|a| format!(", announced as {} (rpc_public_addr)", a))
+            .unwrap_or_default()
+    );
+    tokio::spawn(netapp.clone().listen(listener, stop.clone()));
+    let peering = Peering::new(
+        netapp.clone(),
+        public_addr,
+        config.rpc_bind_addr.port(),
+        Some(config.metadata_dir.join("peer_list")),
+        Duration::from_millis(config.rpc_ping_timeout_msec),
+    );
+    tokio::spawn(peering.clone().run(stop.clone()));
+    let system = System::new(
+        netapp,
+        peering,
+        public_addr,
+        config.metadata_dir.clone(),
+        config.data_dirs.first().map(|d| d.path.clone()),
+        config.bootstrap_peers.clone(),
+    );
+    tokio::spawn(system.clone().run(stop));
+    Ok(system)
 }
 
 /// SIGINT and SIGTERM handlers, installed once at start.

@@ -1,14 +1,20 @@
-//! The command line: every command and option (clap derive), and the code that runs the
-//! commands that do not need the daemon. The CLI is the edge of the program: errors are
-//! reported with `anyhow` context here and nowhere below.
+//! The command line: every command and option (clap derive), and the code that runs them. The
+//! CLI is the edge of the program: errors are reported with `anyhow` context here and nowhere
+//! below. Commands that need the cluster talk to a daemon through the admin RPC ([`remote`]).
+
+pub mod remote;
+pub mod status;
+pub mod table;
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::admin::{AdminResponse, AdminRpc};
 use crate::config::{read_config, Config, SecretOverrides, DEFAULT_CONFIG_PATH};
 use crate::net::node_key::NodeKey;
+use remote::{AdminClient, RemoteOpts};
 
 /// Garage: a geo-distributed, self-hosted S3 object store.
 #[derive(Debug, Parser)]
@@ -24,6 +30,28 @@ pub struct Cli {
     )]
     pub config_file: PathBuf,
 
+    /// Node to talk to, as <node id>@<host>:<port> (default: the local daemon)
+    #[arg(short = 'h', long = "rpc-host", env = "GARAGE_RPC_HOST", global = true)]
+    pub rpc_host: Option<String>,
+
+    /// The cluster's rpc_secret (default: from the configuration file)
+    #[arg(
+        short = 's',
+        long = "rpc-secret",
+        env = "GARAGE_RPC_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub rpc_secret: Option<String>,
+
+    /// File holding the cluster's rpc_secret
+    #[arg(
+        long = "rpc-secret-file",
+        env = "GARAGE_RPC_SECRET_FILE",
+        global = true
+    )]
+    pub rpc_secret_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -33,7 +61,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the Garage daemon (storage node, S3 API, web endpoint)
     Server,
-    /// Information about this node
+    /// Show the nodes of the cluster: healthy ones, then failed ones
+    Status,
+    /// Operations on this node (identity, connecting to other nodes)
     #[command(subcommand)]
     Node(NodeCommand),
 }
@@ -48,11 +78,137 @@ pub enum NodeCommand {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Connect the daemon to another node, given as <node id>@<host>:<port>; the node stays in
+    /// the mesh afterwards (the connection is remembered and re-established)
+    Connect {
+        /// The node to connect to: <node id>@<host>:<port>
+        node: String,
+    },
 }
 
-/// Loads the configuration named on the command line (secrets from the environment win).
-pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    Ok(read_config(&cli.config_file, &SecretOverrides::from_env())?)
+/// `-h` means `--rpc-host` (as in the original CLI): help is `--help` only, on every command.
+fn without_short_help(cmd: clap::Command) -> clap::Command {
+    cmd.disable_help_flag(true)
+        .arg(
+            clap::Arg::new("help")
+                .long("help")
+                .action(ArgAction::Help)
+                .help("Print help"),
+        )
+        .mut_subcommands(without_short_help)
+}
+
+/// Parses the command line (exits with clap's message on a usage error).
+pub fn parse() -> Cli {
+    let matches = without_short_help(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The help text of the whole CLI (for documentation checks).
+pub fn command() -> clap::Command {
+    without_short_help(Cli::command())
+}
+
+impl Cli {
+    fn secret_overrides(&self) -> SecretOverrides {
+        let mut o = SecretOverrides::from_env();
+        if self.rpc_secret.is_some() {
+            o.rpc_secret = self.rpc_secret.clone();
+        }
+        if self.rpc_secret_file.is_some() {
+            o.rpc_secret_file = self.rpc_secret_file.clone();
+        }
+        o
+    }
+
+    /// Loads the configuration named on the command line.
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        Ok(read_config(&self.config_file, &self.secret_overrides())?)
+    }
+
+    fn remote_opts(&self) -> anyhow::Result<RemoteOpts> {
+        let mut secret = self.rpc_secret.clone();
+        if secret.is_none() {
+            if let Some(p) = &self.rpc_secret_file {
+                secret = Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read --rpc-secret-file {}", p.display()))?
+                        .trim()
+                        .to_string(),
+                );
+            }
+        }
+        Ok(RemoteOpts {
+            rpc_host: self.rpc_host.clone(),
+            rpc_secret: secret,
+        })
+    }
+
+    /// The configuration, optional when --rpc-host and the secret are given on the command line.
+    fn config_for_remote(&self, opts: &RemoteOpts) -> anyhow::Result<Option<Config>> {
+        match self.load_config() {
+            Ok(c) => Ok(Some(c)),
+            Err(_) if opts.rpc_host.is_some() && opts.rpc_secret.is_some() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Runs the command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Server => {
+            let config = cli.load_config()?;
+            runtime()?.block_on(crate::server::run_server(config))?;
+            Ok(())
+        }
+        Command::Node(NodeCommand::Id { quiet }) => node_id(&cli.load_config()?, *quiet),
+        Command::Status => with_admin(&cli, |client| async move {
+            match client.call(AdminRpc::Status).await? {
+                AdminResponse::Status(s) => {
+                    print!("{}", status::format_status(&s));
+                    Ok(())
+                }
+                other => anyhow::bail!("unexpected answer: {:?}", other),
+            }
+        }),
+        Command::Node(NodeCommand::Connect { node }) => {
+            let node = node.clone();
+            with_admin(&cli, |client| async move {
+                print_done(client.call(AdminRpc::Connect { peer: node }).await?)
+            })
+        }
+    }
+}
+
+fn print_done(resp: AdminResponse) -> anyhow::Result<()> {
+    match resp {
+        AdminResponse::Done(text) => {
+            println!("{}", text);
+            Ok(())
+        }
+        other => anyhow::bail!("unexpected answer: {:?}", other),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Connects to the daemon and runs `f` with the client.
+fn with_admin<F, Fut>(cli: &Cli, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(AdminClient) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let opts = cli.remote_opts()?;
+    let config = cli.config_for_remote(&opts)?;
+    runtime()?.block_on(async move {
+        let client = AdminClient::connect(&opts, config.as_ref()).await?;
+        f(client).await
+    })
 }
 
 /// `garage node id`: reads the node key from `metadata_dir`.

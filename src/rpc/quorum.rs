@@ -1,0 +1,165 @@
+//! Calling several nodes at once: send a request to a set of nodes, return as soon as a quorum
+//! of them answered successfully (or fail with every node's error), optionally letting the other
+//! requests finish in the background. Nodes are tried closest first: this node, then nodes of
+//! its zone, then by measured round-trip time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use super::endpoint::{CallOpts, Endpoint, Rpc};
+use super::RpcError;
+use crate::util::ids::NodeId;
+
+/// How a multi-node call proceeds.
+#[derive(Clone, Copy, Debug)]
+pub struct QuorumStrategy {
+    /// Successful answers needed.
+    pub quorum: usize,
+    pub opts: CallOpts,
+    /// Send to every node at once (writes) rather than to `quorum` nodes first and more only on
+    /// failure (reads).
+    pub send_all_at_once: bool,
+    /// After the quorum, let the remaining requests finish in the background.
+    pub finish_in_background: bool,
+}
+
+/// Orders nodes by closeness. The zone map is set by the layout layer; RTTs by peering.
+#[derive(Default)]
+pub struct NodeOrder {
+    local: Option<NodeId>,
+    zones: RwLock<HashMap<NodeId, String>>,
+    rtts: RwLock<HashMap<NodeId, Duration>>,
+}
+
+impl NodeOrder {
+    pub fn new(local: NodeId) -> Self {
+        Self {
+            local: Some(local),
+            ..Default::default()
+        }
+    }
+    pub fn set_zones(&self, zones: HashMap<NodeId, String>) {
+        if let Ok(mut z) = self.zones.write() {
+            *z = zones;
+        }
+    }
+    pub fn set_rtts(&self, rtts: HashMap<NodeId, Duration>) {
+        if let Ok(mut r) = self.rtts.write() {
+            *r = rtts;
+        }
+    }
+    /// Sorts `nodes` closest first (stable and deterministic for equal keys).
+    pub fn sort(&self, nodes: &mut [NodeId]) {
+        let zones = self.zones.read().map(|z| z.clone()).unwrap_or_default();
+        let rtts = self.rtts.read().map(|r| r.clone()).unwrap_or_default();
+        let local_zone = self.local.and_then(|l| zones.get(&l).cloned());
+        nodes.sort_by_key(|n| {
+            let is_local = Some(*n) == self.local;
+            let same_zone = local_zone.is_some() && zones.get(n) == local_zone.as_ref();
+            let rtt = rtts.get(n).copied().unwrap_or(Duration::from_secs(3600));
+            (!is_local, !same_zone, rtt, *n)
+        });
+    }
+}
+
+/// Calls `nodes` (already in preference order) and returns the first `quorum` successes.
+pub async fn call_quorum<M: Rpc>(
+    endpoint: &Endpoint<M>,
+    nodes: &[NodeId],
+    msg: &M,
+    strategy: QuorumStrategy,
+) -> Result<Vec<(NodeId, M::Response)>, RpcError> {
+    let payload = endpoint.encode(msg)?;
+    let needed = strategy.quorum;
+    if nodes.len() < needed {
+        return Err(RpcError::Quorum {
+            needed,
+            got: 0,
+            errors: vec![],
+        });
+    }
+    let call = |node: NodeId| {
+        let ep = endpoint.clone();
+        let payload = payload.clone();
+        async move {
+            let r = ep
+                .call_encoded(node, payload, None, strategy.opts)
+                .await
+                .map(|(resp, _)| resp);
+            (node, r)
+        }
+    };
+    let mut remaining = nodes.iter().copied();
+    let mut in_flight = FuturesUnordered::new();
+    let initial = if strategy.send_all_at_once {
+        nodes.len()
+    } else {
+        needed
+    };
+    for node in remaining.by_ref().take(initial) {
+        in_flight.push(call(node));
+    }
+    let mut successes = Vec::with_capacity(needed);
+    let mut errors = vec![];
+    while let Some((node, res)) = in_flight.next().await {
+        match res {
+            Ok(resp) => {
+                successes.push((node, resp));
+                if successes.len() >= needed {
+                    if strategy.finish_in_background && !in_flight.is_empty() {
+                        tokio::spawn(async move { while in_flight.next().await.is_some() {} });
+                    }
+                    return Ok(successes);
+                }
+            }
+            Err(e) => {
+                errors.push((node, e.to_string()));
+                if let Some(next) = remaining.next() {
+                    in_flight.push(call(next));
+                }
+            }
+        }
+    }
+    Err(RpcError::Quorum {
+        needed,
+        got: successes.len(),
+        errors,
+    })
+}
+
+/// Shared by layers that call nodes in preference order.
+pub type SharedNodeOrder = Arc<NodeOrder>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_local_then_zone_then_rtt() {
+        let (a, b, c, d) = (
+            NodeId([1; 32]),
+            NodeId([2; 32]),
+            NodeId([3; 32]),
+            NodeId([4; 32]),
+        );
+        let order = NodeOrder::new(c);
+        order.set_zones(
+            [(a, "z1"), (b, "z2"), (c, "z2"), (d, "z1")]
+                .into_iter()
+                .map(|(n, z)| (n, z.to_string()))
+                .collect(),
+        );
+        order.set_rtts(
+            [(a, 30), (b, 50), (d, 10)]
+                .into_iter()
+                .map(|(n, ms)| (n, Duration::from_millis(ms)))
+                .collect(),
+        );
+        let mut nodes = vec![a, b, c, d];
+        order.sort(&mut nodes);
+        assert_eq!(nodes, vec![c, b, d, a]);
+    }
+}
