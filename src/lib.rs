@@ -3,4 +3,5 @@
 //! The crate is organised in layers (see DESIGN.md §2); a lower layer never imports a higher one:
 //! `util` → `db` → `net` → `rpc` → `layout` → `table` → `block` → `model` → `api`/`web`/`admin`.
 
+pub mod layout;
 pub mod util;
