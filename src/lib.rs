@@ -7,6 +7,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod layout;
 pub mod net;
 pub mod rpc;
 pub mod server;
