@@ -13,6 +13,7 @@ use tracing::info;
 
 use crate::admin::{AdminRpc, AdminService};
 use crate::config::Config;
+use crate::layout::manager::LayoutManager;
 use crate::net::netapp::NetApp;
 use crate::net::node_key::{NodeKey, NodeKeyError};
 use crate::net::peering::Peering;
@@ -39,6 +40,8 @@ pub enum ServerError {
     NodeKey(#[from] NodeKeyError),
     #[error(transparent)]
     Db(#[from] crate::db::Error),
+    #[error(transparent)]
+    Layout(#[from] crate::layout::manager::LayoutLoadError),
     #[error("cannot listen for other nodes on rpc_bind_addr {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -93,9 +96,16 @@ pub async fn run_server(config: Config) -> Result<(), ServerError> {
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let system = start_mesh(&config, key, stop_rx.clone()).await?;
+    let layout = LayoutManager::new(
+        system.clone(),
+        config.replication_factor,
+        config.metadata_dir.join("cluster_layout"),
+    )?;
+    tokio::spawn(layout.clone().run(stop_rx.clone()));
     let admin = Endpoint::<AdminRpc>::new(system.netapp.clone(), paths::ADMIN);
     admin.set_handler(Arc::new(AdminService {
         system: system.clone(),
+        layout: layout.clone(),
     }));
 
     shutdown.wait().await;

@@ -2,12 +2,18 @@
 //! returns structured results; the CLI formats them. Every CLI command that needs the cluster
 //! is one [`AdminRpc`] variant.
 
+pub mod layout;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::layout::manager::LayoutManager;
+use crate::layout::{NodeRole, ZoneRedundancy};
 use crate::rpc::endpoint::{Handler, Rpc};
 use crate::rpc::system::{KnownNode, System};
+use crate::util::ids::NodeId;
 
 /// Requests from the CLI.
 #[derive(Debug, Serialize, Deserialize)]
@@ -15,20 +21,46 @@ pub enum AdminRpc {
     /// The cluster as this node sees it.
     Status,
     /// Connect to `<node id>@<host>:<port>` and keep it in the mesh.
-    Connect { peer: String },
+    Connect {
+        peer: String,
+    },
+    LayoutShow,
+    LayoutAssign(layout::AssignRequest),
+    LayoutRemove {
+        node: String,
+    },
+    LayoutConfig {
+        zone_redundancy: ZoneRedundancy,
+    },
+    LayoutApply {
+        version: Option<u64>,
+    },
+    LayoutRevert {
+        version: u64,
+    },
+    LayoutHistory,
+    LayoutSkipDeadNodes {
+        version: u64,
+    },
 }
 
 /// What `garage status` shows.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ClusterStatus {
-    pub local: crate::util::ids::NodeId,
+    pub local: NodeId,
     pub nodes: Vec<KnownNode>,
+    pub layout_version: u64,
+    pub roles: BTreeMap<NodeId, NodeRole>,
+    /// Staged (not yet applied) changes exist.
+    pub staged_changes: bool,
 }
 
 /// Answers to the CLI.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum AdminResponse {
     Status(ClusterStatus),
+    LayoutShow(Box<layout::LayoutShow>),
+    LayoutHistory(layout::HistoryView),
     /// The command succeeded; the text says what was done.
     Done(String),
     /// The command failed; the text says what is wrong and what to do.
@@ -42,19 +74,48 @@ impl Rpc for AdminRpc {
 /// The daemon side of the admin RPC.
 pub struct AdminService {
     pub system: Arc<System>,
+    pub layout: Arc<LayoutManager>,
+}
+
+fn done(r: Result<String, String>) -> AdminResponse {
+    match r {
+        Ok(t) => AdminResponse::Done(t),
+        Err(e) => AdminResponse::Error(e),
+    }
 }
 
 impl Handler<AdminRpc> for AdminService {
     async fn handle(
         self: Arc<Self>,
         msg: AdminRpc,
-        _from: crate::util::ids::NodeId,
+        _from: NodeId,
     ) -> Result<AdminResponse, String> {
+        let m = &self.layout;
         Ok(match msg {
-            AdminRpc::Status => AdminResponse::Status(ClusterStatus {
-                local: self.system.id(),
-                nodes: self.system.known_nodes(),
-            }),
+            AdminRpc::Status => {
+                let (layout_version, roles, staged_changes) = m.read(|h| {
+                    (
+                        h.current().version,
+                        h.current().roles.clone(),
+                        !h.staging.is_empty(),
+                    )
+                });
+                AdminResponse::Status(ClusterStatus {
+                    local: self.system.id(),
+                    nodes: self.system.known_nodes(),
+                    layout_version,
+                    roles,
+                    staged_changes,
+                })
+            }
+            AdminRpc::LayoutShow => AdminResponse::LayoutShow(Box::new(m.read(layout::show))),
+            AdminRpc::LayoutAssign(req) => done(layout::assign(m, req)),
+            AdminRpc::LayoutRemove { node } => done(layout::remove(m, &node)),
+            AdminRpc::LayoutConfig { zone_redundancy } => done(layout::config(m, zone_redundancy)),
+            AdminRpc::LayoutApply { version } => done(layout::apply(m, version)),
+            AdminRpc::LayoutRevert { version } => done(layout::revert(m, version)),
+            AdminRpc::LayoutHistory => AdminResponse::LayoutHistory(m.read(layout::history)),
+            AdminRpc::LayoutSkipDeadNodes { version } => done(layout::skip_dead_nodes(m, version)),
             AdminRpc::Connect { peer } => match System::resolve_peer(&peer).await {
                 Err(e) => AdminResponse::Error(e),
                 Ok((id, addr)) => match self.system.peering.connect_now(id, addr).await {

@@ -2,6 +2,7 @@
 //! CLI is the edge of the program: errors are reported with `anyhow` context here and nowhere
 //! below. Commands that need the cluster talk to a daemon through the admin RPC ([`remote`]).
 
+pub mod layout;
 pub mod remote;
 pub mod status;
 pub mod table;
@@ -25,13 +26,12 @@ pub struct Cli {
         short = 'c',
         long = "config",
         env = "GARAGE_CONFIG_FILE",
-        default_value = DEFAULT_CONFIG_PATH,
-        global = true
+        default_value = DEFAULT_CONFIG_PATH
     )]
     pub config_file: PathBuf,
 
     /// Node to talk to, as <node id>@<host>:<port> (default: the local daemon)
-    #[arg(short = 'h', long = "rpc-host", env = "GARAGE_RPC_HOST", global = true)]
+    #[arg(short = 'h', long = "rpc-host", env = "GARAGE_RPC_HOST")]
     pub rpc_host: Option<String>,
 
     /// The cluster's rpc_secret (default: from the configuration file)
@@ -39,17 +39,12 @@ pub struct Cli {
         short = 's',
         long = "rpc-secret",
         env = "GARAGE_RPC_SECRET",
-        global = true,
         hide_env_values = true
     )]
     pub rpc_secret: Option<String>,
 
     /// File holding the cluster's rpc_secret
-    #[arg(
-        long = "rpc-secret-file",
-        env = "GARAGE_RPC_SECRET_FILE",
-        global = true
-    )]
+    #[arg(long = "rpc-secret-file", env = "GARAGE_RPC_SECRET_FILE")]
     pub rpc_secret_file: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -66,6 +61,17 @@ pub enum Command {
     /// Operations on this node (identity, connecting to other nodes)
     #[command(subcommand)]
     Node(NodeCommand),
+    /// Cluster layout: node roles (zone, capacity, gateway) and the partition assignment
+    #[command(subcommand)]
+    Layout(layout::LayoutCommand),
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_definition_is_consistent() {
+        super::command().debug_assert();
+    }
 }
 
 /// `garage node …`
@@ -172,6 +178,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 other => anyhow::bail!("unexpected answer: {:?}", other),
             }
         }),
+        Command::Layout(cmd) => {
+            let req = layout::request(cmd)?;
+            with_admin(&cli, |client| async move {
+                let resp = client.call(req).await?;
+                layout::print(cmd, resp)
+            })
+        }
         Command::Node(NodeCommand::Connect { node }) => {
             let node = node.clone();
             with_admin(&cli, |client| async move {

@@ -61,17 +61,13 @@ pub fn format_status(s: &ClusterStatus) -> String {
     .map(|s| s.to_string())
     .collect::<Vec<_>>()];
     for n in nodes.iter().filter(|n| n.is_up) {
-        rows.push(vec![
-            n.id.short(),
-            hostname(n),
-            addr(n),
-            String::new(),
-            String::new(),
-            "NO ROLE ASSIGNED".into(),
-            disk(n),
-        ]);
+        let mut row = vec![n.id.short(), hostname(n), addr(n)];
+        row.extend(role_cells(s, &n.id));
+        row.push(disk(n));
+        rows.push(row);
     }
     out.push_str(&format_table(&rows));
+    // Down nodes are failures when they have a role; others are only listed if they were seen.
     let failed: Vec<_> = nodes.iter().filter(|n| !n.is_up).collect();
     if !failed.is_empty() {
         out.push_str("\n==== FAILED NODES ====\n");
@@ -88,17 +84,35 @@ pub fn format_status(s: &ClusterStatus) -> String {
         .map(|s| s.to_string())
         .collect::<Vec<_>>()];
         for n in failed {
-            rows.push(vec![
-                n.id.short(),
-                hostname(n),
-                addr(n),
-                String::new(),
-                String::new(),
-                "NO ROLE ASSIGNED".into(),
-                ago(n.last_seen_ms),
-            ]);
+            let mut row = vec![n.id.short(), hostname(n), addr(n)];
+            row.extend(role_cells(s, &n.id));
+            row.push(ago(n.last_seen_ms));
+            rows.push(row);
         }
         out.push_str(&format_table(&rows));
     }
+    out.push('\n');
+    if s.layout_version == 0 {
+        out.push_str("No cluster layout has been applied yet: assign roles with `garage layout assign` and apply them with `garage layout apply`.\n");
+    } else {
+        out.push_str(&format!("Cluster layout version: {}\n", s.layout_version));
+    }
+    if s.staged_changes {
+        out.push_str("There are staged role changes: see `garage layout show`.\n");
+    }
     out
+}
+
+/// Tags, zone and capacity of a node (or NO ROLE ASSIGNED).
+fn role_cells(s: &ClusterStatus, id: &crate::util::ids::NodeId) -> Vec<String> {
+    match s.roles.get(id) {
+        Some(r) => vec![
+            r.tags.join(","),
+            r.zone.clone(),
+            r.capacity
+                .map(format_size)
+                .unwrap_or_else(|| "gateway".into()),
+        ],
+        None => vec![String::new(), String::new(), "NO ROLE ASSIGNED".into()],
+    }
 }

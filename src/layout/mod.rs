@@ -11,8 +11,14 @@
 //! assignment that moves the fewest replicas from the previous one. [`assignment_stats`] gives
 //! what `garage layout show` prints.
 //!
+//! `history.rs` holds the layout CRDT (versions, staging, sync trackers) and `manager.rs` its
+//! persistence and gossip between nodes.
+//!
 //! Files: `params.rs` (inputs), `problem.rs` (validation and flow network), `flow.rs` (generic
 //! solver), `assignment.rs` (result and lookup), `stats.rs` (statistics), `error.rs`.
+
+pub mod history;
+pub mod manager;
 
 mod assignment;
 mod error;

@@ -7,3 +7,5 @@
 pub const SYSTEM: &str = "garage/system";
 /// Administration commands from the CLI (`AdminRpc`).
 pub const ADMIN: &str = "garage/admin";
+/// Cluster layout gossip (`LayoutRpc`).
+pub const LAYOUT: &str = "garage/layout";

@@ -38,6 +38,9 @@ pub struct NodeStatus {
     pub data_disk: Option<DiskSpace>,
     pub meta_disk: Option<DiskSpace>,
     pub layout_version: u64,
+    /// Digest of the node's whole layout history: nodes that differ exchange histories.
+    #[serde(default)]
+    pub layout_digest: Option<crate::util::ids::Hash>,
 }
 
 /// A node as seen from here.

@@ -3,6 +3,7 @@
 //!
 //! Invariant: nothing in `util/` imports another module of this crate.
 
+pub mod background;
 pub mod crdt;
 pub mod encode;
 pub mod file;
