@@ -11,4 +11,5 @@ pub mod layout;
 pub mod net;
 pub mod rpc;
 pub mod server;
+pub mod table;
 pub mod util;

@@ -130,6 +130,87 @@ pub async fn call_quorum<M: Rpc>(
     })
 }
 
+/// Sends `msg` to every node of every set and returns once each set has reached its quorum
+/// (`quorum_of(set size)` successes). The requests still running then finish in the background,
+/// so every reachable replica gets the write. Fails as soon as some set can no longer reach its
+/// quorum, with every node's error.
+pub async fn call_write_sets<M: Rpc>(
+    endpoint: &Endpoint<M>,
+    sets: &[Vec<NodeId>],
+    quorum_of: impl Fn(usize) -> usize,
+    msg: &M,
+    opts: CallOpts,
+) -> Result<Vec<(NodeId, M::Response)>, RpcError> {
+    let payload = endpoint.encode(msg)?;
+    let mut nodes: Vec<NodeId> = sets.iter().flatten().copied().collect();
+    nodes.sort();
+    nodes.dedup();
+    let needed: Vec<usize> = sets.iter().map(|s| quorum_of(s.len())).collect();
+    if sets.is_empty()
+        || sets
+            .iter()
+            .zip(&needed)
+            .any(|(s, q)| s.len() < *q || s.is_empty())
+    {
+        return Err(RpcError::Quorum {
+            needed: needed.iter().sum(),
+            got: 0,
+            errors: vec![],
+        });
+    }
+    let mut in_flight: FuturesUnordered<_> = nodes
+        .iter()
+        .map(|&node| {
+            let ep = endpoint.clone();
+            let payload = payload.clone();
+            async move {
+                let r = ep
+                    .call_encoded(node, payload, None, opts)
+                    .await
+                    .map(|(resp, _)| resp);
+                (node, r)
+            }
+        })
+        .collect();
+    let mut ok: Vec<(NodeId, M::Response)> = vec![];
+    let mut errors: Vec<(NodeId, String)> = vec![];
+    while let Some((node, res)) = in_flight.next().await {
+        match res {
+            Ok(r) => ok.push((node, r)),
+            Err(e) => errors.push((node, e.to_string())),
+        }
+        let count =
+            |set: &Vec<NodeId>, list: &[NodeId]| set.iter().filter(|n| list.contains(n)).count();
+        let ok_nodes: Vec<NodeId> = ok.iter().map(|(n, _)| *n).collect();
+        let err_nodes: Vec<NodeId> = errors.iter().map(|(n, _)| *n).collect();
+        let all_reached = sets
+            .iter()
+            .zip(&needed)
+            .all(|(s, q)| count(s, &ok_nodes) >= *q);
+        if all_reached {
+            if !in_flight.is_empty() {
+                tokio::spawn(async move { while in_flight.next().await.is_some() {} });
+            }
+            return Ok(ok);
+        }
+        let impossible = sets
+            .iter()
+            .zip(&needed)
+            .any(|(s, q)| s.len() - count(s, &err_nodes) < *q);
+        if impossible {
+            if !in_flight.is_empty() {
+                tokio::spawn(async move { while in_flight.next().await.is_some() {} });
+            }
+            break;
+        }
+    }
+    Err(RpcError::Quorum {
+        needed: needed.iter().sum(),
+        got: ok.len(),
+        errors,
+    })
+}
+
 /// Shared by layers that call nodes in preference order.
 pub type SharedNodeOrder = Arc<NodeOrder>;
 
