@@ -138,6 +138,8 @@ struct RawConfig {
     bootstrap_peers: Vec<String>,
     #[serde(default)]
     allow_world_readable_secrets: bool,
+    table_sync_interval_secs: Option<u64>,
+    tombstone_gc_delay_secs: Option<u64>,
     consul_host: Option<String>,
     consul_service_name: Option<String>,
     s3_api: Option<S3ApiConfig>,
@@ -218,6 +220,10 @@ pub struct Config {
     pub rpc_ping_timeout_msec: u64,
     pub bootstrap_peers: Vec<String>,
     pub allow_world_readable_secrets: bool,
+    /// Interval between two full anti-entropy rounds of the tables.
+    pub table_sync_interval_secs: u64,
+    /// Age a tombstone must reach before it may be garbage-collected.
+    pub tombstone_gc_delay_secs: u64,
     pub consul_host: Option<String>,
     pub consul_service_name: Option<String>,
     pub s3_api: S3ApiConfig,
@@ -591,6 +597,8 @@ fn resolve(raw: RawConfig, over: &SecretOverrides) -> Result<Config, ConfigError
         rpc_ping_timeout_msec: raw.rpc_ping_timeout_msec.unwrap_or(10_000),
         bootstrap_peers: raw.bootstrap_peers,
         allow_world_readable_secrets: allow,
+        table_sync_interval_secs: raw.table_sync_interval_secs.unwrap_or(600).max(1),
+        tombstone_gc_delay_secs: raw.tombstone_gc_delay_secs.unwrap_or(24 * 3600),
         consul_host: raw.consul_host,
         consul_service_name: raw.consul_service_name,
         s3_api,

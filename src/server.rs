@@ -13,6 +13,7 @@ use tracing::info;
 
 use crate::admin::{AdminRpc, AdminService};
 use crate::config::Config;
+use crate::db::Db;
 use crate::layout::manager::LayoutManager;
 use crate::net::netapp::NetApp;
 use crate::net::node_key::{NodeKey, NodeKeyError};
@@ -20,6 +21,10 @@ use crate::net::peering::Peering;
 use crate::rpc::endpoint::Endpoint;
 use crate::rpc::paths;
 use crate::rpc::system::System;
+use crate::table::core::TableConfig;
+use crate::table::sync::SyncTracker;
+use crate::table::typed::TableContext;
+use crate::util::background::WorkerRegistry;
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -70,51 +75,116 @@ pub fn prepare_dir(key: &'static str, path: &Path) -> Result<(), ServerError> {
         })
 }
 
+/// A running node: its database, mesh, layout and workers. `garage server` runs one until a
+/// signal; tests can run several in one process.
+pub struct Node {
+    pub config: Config,
+    pub db: Db,
+    pub system: Arc<System>,
+    pub layout: Arc<LayoutManager>,
+    pub workers: Arc<WorkerRegistry>,
+    stop_tx: watch::Sender<bool>,
+    tracker: std::sync::OnceLock<Arc<SyncTracker>>,
+}
+
+impl Node {
+    /// Prepares directories and identity, opens the database and starts the mesh and layout.
+    pub async fn start(config: Config) -> Result<Arc<Self>, ServerError> {
+        prepare_dir("metadata_dir", &config.metadata_dir)?;
+        for dir in config.data_dirs.iter().filter(|d| !d.read_only) {
+            prepare_dir("data_dir", &dir.path)?;
+        }
+        let key = NodeKey::load_or_create(&config.metadata_dir)?;
+        info!("Node id: {}", key.id());
+
+        let db = {
+            let dir = config.metadata_dir.clone();
+            let opts = config.db_options();
+            tokio::task::spawn_blocking(move || crate::db::open(&dir, &opts))
+                .await
+                .map_err(|e| {
+                    crate::db::Error::Engine(format!("database open task failed: {e}"))
+                })??
+        };
+        info!(
+            "Metadata database ({}) open in {}",
+            db.engine_name(),
+            config.metadata_dir.display()
+        );
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let system = start_mesh(&config, key, stop_rx.clone()).await?;
+        let layout = LayoutManager::new(
+            system.clone(),
+            config.replication_factor,
+            config.metadata_dir.join("cluster_layout"),
+        )?;
+        tokio::spawn(layout.clone().run(stop_rx));
+        Ok(Arc::new(Self {
+            config,
+            db,
+            system,
+            layout,
+            workers: WorkerRegistry::new(),
+            stop_tx,
+            tracker: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// What tables of this node need (the first call makes tables responsible for reporting
+    /// sync completion to the layout).
+    pub fn table_context(&self) -> TableContext {
+        let tracker = self
+            .tracker
+            .get_or_init(|| SyncTracker::new(self.layout.clone()))
+            .clone();
+        TableContext {
+            db: self.db.clone(),
+            system: self.system.clone(),
+            layout: self.layout.clone(),
+            workers: self.workers.clone(),
+            tracker,
+            config: TableConfig {
+                rpc_timeout: Duration::from_millis(self.config.rpc_timeout_msec),
+                sync_interval: Duration::from_secs(self.config.table_sync_interval_secs),
+                gc_delay: Duration::from_secs(self.config.tombstone_gc_delay_secs),
+            },
+            stop: self.stop_tx.subscribe(),
+        }
+    }
+
+    /// A receiver of the stop signal.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop_tx.subscribe()
+    }
+
+    /// Stops the background work and flushes the database.
+    pub async fn shutdown(&self) -> Result<(), ServerError> {
+        let _ = self.stop_tx.send(true);
+        self.system.netapp.shutdown();
+        let flush_db = self.db.clone();
+        tokio::task::spawn_blocking(move || flush_db.flush())
+            .await
+            .map_err(|e| crate::db::Error::Engine(format!("flush task failed: {e}")))??;
+        Ok(())
+    }
+}
+
 /// Runs the daemon until a termination signal.
 pub async fn run_server(config: Config) -> Result<(), ServerError> {
     // Install the handlers first, so a signal received while starting up is not lost.
     let shutdown = ShutdownSignal::install()?;
     info!("Garage v{} starting", env!("CARGO_PKG_VERSION"));
-    prepare_dir("metadata_dir", &config.metadata_dir)?;
-    for dir in config.data_dirs.iter().filter(|d| !d.read_only) {
-        prepare_dir("data_dir", &dir.path)?;
-    }
-    let key = NodeKey::load_or_create(&config.metadata_dir)?;
-    info!("Node id: {}", key.id());
-
-    let db = {
-        let dir = config.metadata_dir.clone();
-        let opts = config.db_options();
-        tokio::task::spawn_blocking(move || crate::db::open(&dir, &opts))
-            .await
-            .map_err(|e| crate::db::Error::Engine(format!("database open task failed: {e}")))??
-    };
-    info!(
-        "Metadata database ({}) open in {}",
-        db.engine_name(),
-        config.metadata_dir.display()
-    );
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let system = start_mesh(&config, key, stop_rx.clone()).await?;
-    let layout = LayoutManager::new(
-        system.clone(),
-        config.replication_factor,
-        config.metadata_dir.join("cluster_layout"),
-    )?;
-    tokio::spawn(layout.clone().run(stop_rx.clone()));
-    let admin = Endpoint::<AdminRpc>::new(system.netapp.clone(), paths::ADMIN);
+    let node = Node::start(config).await?;
+    let admin = Endpoint::<AdminRpc>::new(node.system.netapp.clone(), paths::ADMIN);
     admin.set_handler(Arc::new(AdminService {
-        system: system.clone(),
-        layout: layout.clone(),
+        system: node.system.clone(),
+        layout: node.layout.clone(),
+        workers: node.workers.clone(),
     }));
 
     shutdown.wait().await;
-    let _ = stop_tx.send(true);
     info!("Shutting down: flushing the metadata database");
-    let flush_db = db.clone();
-    tokio::task::spawn_blocking(move || flush_db.flush())
-        .await
-        .map_err(|e| crate::db::Error::Engine(format!("flush task failed: {e}")))??;
+    node.shutdown().await?;
     info!("Garage stopped cleanly");
     Ok(())
 }

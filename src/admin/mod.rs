@@ -75,6 +75,7 @@ impl Rpc for AdminRpc {
 pub struct AdminService {
     pub system: Arc<System>,
     pub layout: Arc<LayoutManager>,
+    pub workers: Arc<crate::util::background::WorkerRegistry>,
 }
 
 fn done(r: Result<String, String>) -> AdminResponse {

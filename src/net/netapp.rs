@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -41,6 +42,12 @@ pub struct NetApp {
     handlers: RwLock<HashMap<String, Arc<dyn RawHandler>>>,
     conns: RwLock<HashMap<NodeId, Arc<ClientConn>>>,
     events: broadcast::Sender<ConnEvent>,
+    /// Tasks serving incoming connections (aborted on shutdown).
+    server_tasks: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Set by `shutdown`: no new connection in or out.
+    closed: AtomicBool,
+    /// Test hook: while set, the node neither sends nor answers requests (a network partition).
+    isolated: AtomicBool,
 }
 
 impl NetApp {
@@ -54,6 +61,9 @@ impl NetApp {
             handlers: RwLock::new(HashMap::new()),
             conns: RwLock::new(HashMap::new()),
             events,
+            server_tasks: std::sync::Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            isolated: AtomicBool::new(false),
         })
     }
 
@@ -82,8 +92,15 @@ impl NetApp {
             };
             match accepted {
                 Ok((sock, addr)) => {
+                    if self.closed.load(Ordering::SeqCst) {
+                        break;
+                    }
                     let this = self.clone();
-                    tokio::spawn(async move { this.handle_incoming(sock, addr).await });
+                    let task = tokio::spawn(async move { this.handle_incoming(sock, addr).await });
+                    if let Ok(mut t) = self.server_tasks.lock() {
+                        t.retain(|h| !h.is_finished());
+                        t.push(task.abort_handle());
+                    }
                 }
                 Err(e) => {
                     warn!("accept failed: {}", e);
@@ -120,10 +137,35 @@ impl NetApp {
         serve(peer, addr, reader, writer, dispatcher).await;
     }
 
+    /// Closes every connection and refuses new ones (the listener stops with its own signal).
+    pub fn shutdown(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let conns: Vec<_> = match self.conns.write() {
+            Ok(mut c) => c.drain().map(|(_, c)| c).collect(),
+            Err(_) => vec![],
+        };
+        for c in conns {
+            c.close();
+        }
+        if let Ok(mut t) = self.server_tasks.lock() {
+            for h in t.drain(..) {
+                h.abort();
+            }
+        }
+    }
+
+    /// Test hook: simulates a network partition of this node (requests in and out fail).
+    pub fn set_isolated(&self, isolated: bool) {
+        self.isolated.store(isolated, Ordering::SeqCst);
+    }
+
     /// Opens a client connection to `peer` at `addr` unless one is already open.
     pub async fn connect(self: &Arc<Self>, addr: SocketAddr, peer: NodeId) -> Result<(), NetError> {
         if peer == self.id || self.is_connected(&peer) {
             return Ok(());
+        }
+        if self.closed.load(Ordering::SeqCst) || self.isolated.load(Ordering::SeqCst) {
+            return Err(NetError::NotConnected { peer });
         }
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
@@ -232,6 +274,9 @@ impl NetApp {
                 }),
             };
         }
+        if self.isolated.load(Ordering::SeqCst) {
+            return Err(NetError::NotConnected { peer: to });
+        }
         let conn = self
             .conns
             .read()
@@ -250,6 +295,9 @@ impl Dispatcher for NetApp {
         payload: Bytes,
         body: Option<ByteStream>,
     ) -> BoxFuture<'static, HandlerResult> {
+        if ctx.remote_addr.is_some() && self.isolated.load(Ordering::SeqCst) {
+            return async { Err("node is isolated (test partition)".to_string()) }.boxed();
+        }
         let handler = self
             .handlers
             .read()

@@ -261,7 +261,6 @@ pub async fn run_sync(
     worker: WorkerHandle,
     mut stop: watch::Receiver<bool>,
 ) {
-    tracker.register(core.name());
     let mut events = core.system.netapp.subscribe();
     let mut retry = Duration::from_secs(1);
     loop {

@@ -47,6 +47,7 @@ impl<S: TableSchema> Table<S> {
         replication: Arc<dyn Replication>,
         ctx: &TableContext,
     ) -> Result<Arc<Self>, TableError> {
+        ctx.tracker.register(S::NAME);
         let schema = Arc::new(schema);
         let data = TableData::open(&ctx.db, S::NAME, Arc::new(SchemaAdapter(schema.clone())))?;
         let endpoint: Endpoint<TableRpc> = Endpoint::new(

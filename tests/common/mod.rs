@@ -2,6 +2,8 @@
 //! running the real `garage` binary, free loopback ports, and bounded waiting on conditions.
 #![allow(dead_code)]
 
+pub mod inproc;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
