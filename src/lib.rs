@@ -3,6 +3,7 @@
 //! The crate is organised in layers (see DESIGN.md §2); a lower layer never imports a higher one:
 //! `util` → `db` → `net` → `rpc` → `layout` → `table` → `block` → `model` → `api`/`web`/`admin`.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod db;
