@@ -4,6 +4,7 @@
 //! `util` → `db` → `net` → `rpc` → `layout` → `table` → `block` → `model` → `api`/`web`/`admin`.
 
 pub mod admin;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod db;
