@@ -22,6 +22,7 @@ use crate::rpc::endpoint::Endpoint;
 use crate::rpc::paths;
 use crate::rpc::system::System;
 use crate::table::core::TableConfig;
+use crate::table::registry::TableRegistry;
 use crate::table::sync::SyncTracker;
 use crate::table::typed::TableContext;
 use crate::util::background::WorkerRegistry;
@@ -83,6 +84,7 @@ pub struct Node {
     pub system: Arc<System>,
     pub layout: Arc<LayoutManager>,
     pub workers: Arc<WorkerRegistry>,
+    pub tables: Arc<TableRegistry>,
     stop_tx: watch::Sender<bool>,
     tracker: std::sync::OnceLock<Arc<SyncTracker>>,
 }
@@ -125,6 +127,7 @@ impl Node {
             system,
             layout,
             workers: WorkerRegistry::new(),
+            tables: TableRegistry::new(),
             stop_tx,
             tracker: std::sync::OnceLock::new(),
         }))
@@ -143,6 +146,7 @@ impl Node {
             layout: self.layout.clone(),
             workers: self.workers.clone(),
             tracker,
+            registry: self.tables.clone(),
             config: TableConfig {
                 rpc_timeout: Duration::from_millis(self.config.rpc_timeout_msec),
                 sync_interval: Duration::from_secs(self.config.table_sync_interval_secs),
@@ -180,6 +184,7 @@ pub async fn run_server(config: Config) -> Result<(), ServerError> {
         system: node.system.clone(),
         layout: node.layout.clone(),
         workers: node.workers.clone(),
+        tables: node.tables.clone(),
     }));
 
     shutdown.wait().await;

@@ -42,6 +42,21 @@ pub enum AdminRpc {
     LayoutSkipDeadNodes {
         version: u64,
     },
+    /// Background workers of this node.
+    WorkerList,
+    /// Table and node statistics.
+    Stats,
+    /// Start an anti-entropy round of every table now.
+    RepairTables,
+}
+
+/// What `garage stats` shows for one node.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NodeStats {
+    pub node: NodeId,
+    pub hostname: String,
+    pub tables: Vec<crate::table::data::TableStats>,
+    pub layout_version: u64,
 }
 
 /// What `garage status` shows.
@@ -61,6 +76,8 @@ pub enum AdminResponse {
     Status(ClusterStatus),
     LayoutShow(Box<layout::LayoutShow>),
     LayoutHistory(layout::HistoryView),
+    Workers(Vec<crate::util::background::WorkerStatus>),
+    Stats(NodeStats),
     /// The command succeeded; the text says what was done.
     Done(String),
     /// The command failed; the text says what is wrong and what to do.
@@ -76,6 +93,7 @@ pub struct AdminService {
     pub system: Arc<System>,
     pub layout: Arc<LayoutManager>,
     pub workers: Arc<crate::util::background::WorkerRegistry>,
+    pub tables: Arc<crate::table::registry::TableRegistry>,
 }
 
 fn done(r: Result<String, String>) -> AdminResponse {
@@ -117,6 +135,32 @@ impl Handler<AdminRpc> for AdminService {
             AdminRpc::LayoutRevert { version } => done(layout::revert(m, version)),
             AdminRpc::LayoutHistory => AdminResponse::LayoutHistory(m.read(layout::history)),
             AdminRpc::LayoutSkipDeadNodes { version } => done(layout::skip_dead_nodes(m, version)),
+            AdminRpc::WorkerList => AdminResponse::Workers(self.workers.list()),
+            AdminRpc::Stats => {
+                let mut tables = vec![];
+                for t in self.tables.all() {
+                    match t.stats() {
+                        Ok(s) => tables.push(s),
+                        Err(e) => return Ok(AdminResponse::Error(e.to_string())),
+                    }
+                }
+                AdminResponse::Stats(NodeStats {
+                    node: self.system.id(),
+                    hostname: self.system.local_status().hostname,
+                    tables,
+                    layout_version: m.read(|h| h.current().version),
+                })
+            }
+            AdminRpc::RepairTables => {
+                let all = self.tables.all();
+                for t in &all {
+                    t.trigger_sync();
+                }
+                AdminResponse::Done(format!(
+                    "Anti-entropy started for {} table(s); follow it with `garage worker list`.",
+                    all.len()
+                ))
+            }
             AdminRpc::Connect { peer } => match System::resolve_peer(&peer).await {
                 Err(e) => AdminResponse::Error(e),
                 Ok((id, addr)) => match self.system.peering.connect_now(id, addr).await {

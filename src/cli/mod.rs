@@ -3,6 +3,7 @@
 //! below. Commands that need the cluster talk to a daemon through the admin RPC ([`remote`]).
 
 pub mod layout;
+pub mod ops;
 pub mod remote;
 pub mod status;
 pub mod table;
@@ -64,6 +65,19 @@ pub enum Command {
     /// Cluster layout: node roles (zone, capacity, gateway) and the partition assignment
     #[command(subcommand)]
     Layout(layout::LayoutCommand),
+    /// Background workers of the node
+    #[command(subcommand)]
+    Worker(ops::WorkerCommand),
+    /// Statistics of the node's metadata tables
+    Stats,
+    /// Start a repair operation on the node
+    Repair {
+        /// Confirm the operation (required)
+        #[arg(long)]
+        yes: bool,
+        #[command(subcommand)]
+        what: ops::RepairWhat,
+    },
 }
 
 #[cfg(test)]
@@ -184,6 +198,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 let resp = client.call(req).await?;
                 layout::print(cmd, resp)
             })
+        }
+        Command::Worker(ops::WorkerCommand::List) => with_admin(&cli, |client| async move {
+            ops::print(client.call(AdminRpc::WorkerList).await?)
+        }),
+        Command::Stats => with_admin(&cli, |client| async move {
+            ops::print(client.call(AdminRpc::Stats).await?)
+        }),
+        Command::Repair { yes, what } => {
+            if !*yes {
+                anyhow::bail!("add --yes to start the repair (e.g. `garage repair --yes tables`)");
+            }
+            let req = ops::repair_request(what);
+            with_admin(
+                &cli,
+                |client| async move { ops::print(client.call(req).await?) },
+            )
         }
         Command::Node(NodeCommand::Connect { node }) => {
             let node = node.clone();

@@ -12,6 +12,7 @@ pub mod data;
 pub mod gc;
 pub mod merkle;
 pub mod queue;
+pub mod registry;
 pub mod replication;
 pub mod rpc;
 pub mod schema;

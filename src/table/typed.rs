@@ -28,6 +28,7 @@ pub struct TableContext {
     pub layout: Arc<LayoutManager>,
     pub workers: Arc<WorkerRegistry>,
     pub tracker: Arc<SyncTracker>,
+    pub registry: Arc<super::registry::TableRegistry>,
     pub config: TableConfig,
     pub stop: watch::Receiver<bool>,
 }
@@ -62,12 +63,14 @@ impl<S: TableSchema> Table<S> {
             system: ctx.system.clone(),
             config: ctx.config,
         });
-        Ok(Arc::new(Self {
+        let table = Arc::new(Self {
             schema,
             core,
             sync_trigger: Arc::new(SyncTrigger::default()),
             _s: PhantomData,
-        }))
+        });
+        ctx.registry.add(table.clone());
+        Ok(table)
     }
 
     /// Starts the background workers of this table.
