@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod layout;
+pub mod model;
 pub mod net;
 pub mod rpc;
 pub mod server;

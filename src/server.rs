@@ -152,6 +152,7 @@ impl Node {
                 sync_interval: Duration::from_secs(self.config.table_sync_interval_secs),
                 gc_delay: Duration::from_secs(self.config.tombstone_gc_delay_secs),
             },
+            consistency: self.config.consistency_mode,
             stop: self.stop_tx.subscribe(),
         }
     }

@@ -30,6 +30,7 @@ pub struct TableContext {
     pub tracker: Arc<SyncTracker>,
     pub registry: Arc<super::registry::TableRegistry>,
     pub config: TableConfig,
+    pub consistency: crate::config::ConsistencyMode,
     pub stop: watch::Receiver<bool>,
 }
 

@@ -1,0 +1,84 @@
+//! The data model of Garage (DESIGN.md §9): the tables of buckets, bucket aliases, keys,
+//! objects, versions and block references, their cascade, and helpers that resolve names and
+//! permissions.
+
+pub mod block_ref;
+pub mod bucket;
+pub mod bucket_alias;
+pub mod helper;
+pub mod key;
+pub mod object;
+pub mod version;
+
+use std::sync::Arc;
+
+use crate::table::replication::{FullCopy, Replication, Sharded};
+use crate::table::typed::{Table, TableContext};
+use crate::table::TableError;
+
+use block_ref::{BlockRefCounter, BlockRefTable};
+use bucket::BucketTable;
+use bucket_alias::BucketAliasTable;
+use key::KeyTable;
+use object::ObjectTable;
+use version::VersionTable;
+
+/// All tables of the model.
+pub struct Model {
+    pub buckets: Arc<Table<BucketTable>>,
+    pub bucket_aliases: Arc<Table<BucketAliasTable>>,
+    pub keys: Arc<Table<KeyTable>>,
+    pub objects: Arc<Table<ObjectTable>>,
+    pub versions: Arc<Table<VersionTable>>,
+    pub block_refs: Arc<Table<BlockRefTable>>,
+}
+
+impl Model {
+    /// Opens every table and starts their workers.
+    pub fn new(
+        ctx: &TableContext,
+        replication_factor: usize,
+        counter: Arc<dyn BlockRefCounter>,
+    ) -> Result<Arc<Self>, TableError> {
+        let full: Arc<dyn Replication> = Arc::new(FullCopy {
+            layout: ctx.layout.clone(),
+        });
+        let sharded: Arc<dyn Replication> = Arc::new(Sharded {
+            layout: ctx.layout.clone(),
+            replication_factor,
+            consistency: ctx.consistency,
+        });
+        let block_refs = Table::new(BlockRefTable { counter }, sharded.clone(), ctx)?;
+        let versions = Table::new(
+            VersionTable {
+                block_refs: block_refs.clone(),
+            },
+            sharded.clone(),
+            ctx,
+        )?;
+        let objects = Table::new(
+            ObjectTable {
+                versions: versions.clone(),
+            },
+            sharded,
+            ctx,
+        )?;
+        let buckets = Table::new(BucketTable, full.clone(), ctx)?;
+        let bucket_aliases = Table::new(BucketAliasTable, full.clone(), ctx)?;
+        let keys = Table::new(KeyTable, full, ctx)?;
+        block_refs.spawn_workers(ctx);
+        versions.spawn_workers(ctx);
+        objects.spawn_workers(ctx);
+        buckets.spawn_workers(ctx);
+        bucket_aliases.spawn_workers(ctx);
+        keys.spawn_workers(ctx);
+        Ok(Arc::new(Self {
+            buckets,
+            bucket_aliases,
+            keys,
+            objects,
+            versions,
+            block_refs,
+        }))
+    }
+}
