@@ -61,16 +61,17 @@ impl VersionState {
     fn rank(&self) -> u8 {
         match self {
             Self::Uploading { .. } => 0,
-            Self::Complete(_) => 1,
-            Self::Aborted => 2,
+            Self::Aborted => 1,
+            Self::Complete(_) => 2,
         }
     }
 }
 
 impl Crdt for VersionState {
     fn merge(&mut self, o: &Self) {
-        // Uploading → Complete → Aborted; equal ranks are normally equal values; otherwise
-        // keep one deterministically.
+        // Uploading → Aborted → Complete: a complete version stays complete, which keeps pruning
+        // monotone (a CRDT). Equal ranks are normally equal values; otherwise keep one
+        // deterministically.
         if o.rank() > self.rank() {
             *self = o.clone();
         } else if o.rank() == self.rank() && o != self {
