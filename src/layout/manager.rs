@@ -81,7 +81,7 @@ impl LayoutManager {
         replication_factor: usize,
         path: PathBuf,
     ) -> Result<Arc<Self>, LayoutLoadError> {
-        let history = match std::fs::read(&path) {
+        let mut history = match std::fs::read(&path) {
             Ok(bytes) => LayoutHistory::decode(&bytes).map_err(|e| LayoutLoadError::Read {
                 path: path.clone(),
                 reason: e.to_string(),
@@ -97,7 +97,14 @@ impl LayoutManager {
             }
         };
         let stored = history.current().params.replication_factor;
-        if history.current().version > 0 && stored != replication_factor {
+        if history.current().version == 0 && stored != replication_factor {
+            // No layout was ever applied (the file only holds the empty version 0, saved at the
+            // first start, and maybe staged roles): the configuration decides. Keeping the stored
+            // factor would make `apply` use it, and the next start refuse the configuration.
+            if let Some(v0) = history.versions.last_mut() {
+                v0.params.replication_factor = replication_factor;
+            }
+        } else if stored != replication_factor {
             return Err(LayoutLoadError::ReplicationFactor {
                 path,
                 stored,
