@@ -5,7 +5,8 @@
 //! - `versions`: ascending. The last one is current: writes go to the nodes of every version
 //!   still listed (the *write sets*), reads go to the nodes of the oldest listed version, which
 //!   every storage node of the newer versions has finished syncing (the *read set*). A version
-//!   is dropped once every storage node of the current version has synced past it.
+//!   is dropped once every storage node of every listed version (those leaving the layout
+//!   included) has synced past it.
 //! - `staging`: role changes and parameter changes for the next version, as last-writer-wins
 //!   maps tied to the version they were staged on (applying a version starts a new, empty
 //!   staging; staging tied to an older version loses against it).
@@ -231,14 +232,20 @@ impl LayoutHistory {
         self.prune();
     }
 
-    /// The lowest sync version over the storage nodes of the current version.
+    /// The lowest sync version over the storage nodes of every listed version: a node that
+    /// leaves the layout may hold the only copies of some data until it has pushed them to the
+    /// new holders, so the versions it belongs to stay until it has synced too.
     pub fn min_synced(&self) -> u64 {
-        let cur = self.current();
-        cur.storage_nodes()
+        let nodes: BTreeSet<NodeId> = self
+            .versions
+            .iter()
+            .flat_map(|v| v.storage_nodes())
+            .collect();
+        nodes
             .iter()
             .map(|n| self.sync.get(n).copied().unwrap_or(0))
             .min()
-            .unwrap_or(cur.version)
+            .unwrap_or(self.current().version)
     }
 
     /// Drops versions that no reader or writer needs any more, and version 0 once a real

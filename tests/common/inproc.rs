@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +15,11 @@ use garage::server::Node;
 use garage::table::replication::{Replication, Sharded};
 use garage::table::schema::{Entry, TableSchema};
 use garage::table::typed::Table;
+use garage::table::TableError;
+use garage::util::background::WorkerRegistry;
 use garage::util::crdt::{Crdt, Lww};
 use garage::util::encode::{Migrate, NoPrevious};
+use garage::util::ids::NodeId;
 use serde::{Deserialize, Serialize};
 
 use super::{free_port, RPC_SECRET};
@@ -133,21 +137,67 @@ impl TableSchema for KvSchema2 {
 
 /// One in-process node with its test tables.
 pub struct TestNode {
-    pub dir: tempfile::TempDir,
+    /// The node's private directory, when the harness created it.
+    pub dir: Option<tempfile::TempDir>,
     pub node: Arc<Node>,
     pub kv: Arc<Table<KvSchema>>,
     pub kv2: Arc<Table<KvSchema2>>,
 }
 
+impl TestNode {
+    pub fn id(&self) -> NodeId {
+        self.node.system.id()
+    }
+
+    /// Starts the background workers of both test tables.
+    pub fn spawn_workers(&self) {
+        let ctx = self.node.table_context();
+        self.kv.spawn_workers(&ctx);
+        self.kv2.spawn_workers(&ctx);
+    }
+
+    /// One complete anti-entropy round of both tables, run here and now.
+    pub async fn sync_round(&self) -> Result<(), TableError> {
+        let w = WorkerRegistry::new().register("test sync");
+        self.kv.core.sync_round(&w).await?;
+        self.kv2.core.sync_round(&w).await?;
+        Ok(())
+    }
+
+    /// Wakes the background anti-entropy workers of both tables.
+    pub fn trigger_sync(&self) {
+        self.kv.sync_trigger.now.notify_one();
+        self.kv2.sync_trigger.now.notify_one();
+    }
+}
+
+/// The configuration text of a test node rooted at `root`, listening on `port`.
+pub fn node_config(root: &Path, port: u16, rf: usize, extra: &str) -> String {
+    format!(
+        "metadata_dir = \"{m}\"\ndata_dir = \"{d}\"\nreplication_factor = {rf}\nrpc_bind_addr = \"127.0.0.1:{port}\"\nrpc_public_addr = \"127.0.0.1:{port}\"\nrpc_secret = \"{RPC_SECRET}\"\nrpc_timeout_msec = 5000\n{extra}\n",
+        m = root.join("meta").display(),
+        d = root.join("data").display(),
+    )
+}
+
 /// Starts a node with the given replication factor and extra config lines.
 pub async fn start_node(rf: usize, extra: &str) -> TestNode {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let text = format!(
-        "metadata_dir = \"{m}\"\ndata_dir = \"{d}\"\nreplication_factor = {rf}\nrpc_bind_addr = \"127.0.0.1:{port}\"\nrpc_public_addr = \"127.0.0.1:{port}\"\nrpc_secret = \"{RPC_SECRET}\"\nrpc_timeout_msec = 5000\n{extra}\n",
-        m = dir.path().join("meta").display(),
-        d = dir.path().join("data").display(),
-    );
+    let mut t = start_node_in(dir.path(), free_port(), rf, extra, true).await;
+    t.dir = Some(dir);
+    t
+}
+
+/// Starts a node on an existing directory (its key and data are kept there) and port, with or
+/// without the tables' background workers.
+pub async fn start_node_in(
+    root: &Path,
+    port: u16,
+    rf: usize,
+    extra: &str,
+    workers: bool,
+) -> TestNode {
+    let text = node_config(root, port, rf, extra);
     let config = parse_config(&text, "test", &SecretOverrides::default()).expect("config");
     let node = Node::start(config).await.expect("node start");
     let ctx = node.table_context();
@@ -167,9 +217,16 @@ pub async fn start_node(rf: usize, extra: &str) -> TestNode {
         &ctx,
     )
     .expect("table");
-    kv.spawn_workers(&ctx);
-    kv2.spawn_workers(&ctx);
-    TestNode { dir, node, kv, kv2 }
+    let t = TestNode {
+        dir: None,
+        node,
+        kv,
+        kv2,
+    };
+    if workers {
+        t.spawn_workers();
+    }
+    t
 }
 
 /// Polls `cond` every 50 ms until true or `timeout`; returns whether it became true.
@@ -234,11 +291,22 @@ pub async fn connect_all(nodes: &[TestNode]) {
     assert!(ok, "full mesh not reached");
 }
 
+/// Stages role changes (`None` removes a node's role) on `node` and applies the next version;
+/// returns the new version.
+pub async fn stage_and_apply(node: &TestNode, changes: Vec<(NodeId, Option<NodeRole>)>) -> u64 {
+    node.node
+        .layout
+        .update(|h| -> Result<u64, String> {
+            for (id, r) in changes {
+                h.staging.roles.update_in_place(id, r);
+            }
+            h.apply(None).map(|v| v.version).map_err(|e| e.to_string())
+        })
+        .expect("apply layout")
+}
+
 /// Stages `roles` on `node` and applies the next version.
-pub async fn assign_and_apply(
-    node: &TestNode,
-    roles: BTreeMap<garage::util::ids::NodeId, NodeRole>,
-) {
+pub async fn assign_and_apply(node: &TestNode, roles: BTreeMap<NodeId, NodeRole>) {
     node.node
         .layout
         .update(|h| -> Result<(), String> {
@@ -259,4 +327,45 @@ pub async fn wait_layout(nodes: &[TestNode], v: u64) {
     })
     .await;
     assert!(ok, "layout version {v} did not reach every node");
+}
+
+/// Like [`until`], with an asynchronous condition (e.g. a cluster read).
+pub async fn until_async<F, Fut>(timeout: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond().await
+}
+
+/// Every (tree key, encoded entry) of a table's local store, in key order.
+pub fn local_store<S: TableSchema>(t: &Table<S>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    t.core
+        .data
+        .store
+        .iter()
+        .expect("iter")
+        .map(|r| r.expect("item"))
+        .collect()
+}
+
+/// The local value of a test entry: `None` if absent, `Some(None)` for a tombstone.
+pub fn local_value(t: &Table<KvSchema>, pk: &str, sk: &str) -> Option<Option<String>> {
+    t.get_local(&pk.to_string(), &sk.to_string())
+        .expect("local read")
+        .map(|e| e.value.get().clone())
+}
+
+/// Shuts every node down (databases flushed).
+pub async fn shutdown_all(nodes: &[TestNode]) {
+    for t in nodes {
+        t.node.shutdown().await.expect("shutdown");
+    }
 }
