@@ -187,7 +187,7 @@ impl TableCore {
         let msg = TableRpc::ReadRange {
             pkh: *pkh,
             start,
-            filter,
+            filter: filter.clone(),
             limit,
             reverse,
         };
@@ -217,7 +217,13 @@ impl TableCore {
                 }
             }
         }
-        let values = merged.into_values().flatten();
+        // A replica may have filtered out an entry whose newer state no longer matches, while
+        // another returned an older matching copy: filter the merged values again.
+        let schema = &self.data.schema;
+        let values = merged
+            .into_values()
+            .flatten()
+            .filter(|v| schema.matches_filter(v, filter.as_deref()));
         Ok(if reverse {
             values.rev().take(limit).collect()
         } else {
