@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod block;
 pub mod cli;
 pub mod config;
 pub mod db;
