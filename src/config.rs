@@ -140,6 +140,8 @@ struct RawConfig {
     allow_world_readable_secrets: bool,
     table_sync_interval_secs: Option<u64>,
     tombstone_gc_delay_secs: Option<u64>,
+    block_gc_delay_secs: Option<u64>,
+    scrub_pause_msec: Option<u64>,
     consul_host: Option<String>,
     consul_service_name: Option<String>,
     s3_api: Option<S3ApiConfig>,
@@ -224,6 +226,10 @@ pub struct Config {
     pub table_sync_interval_secs: u64,
     /// Age a tombstone must reach before it may be garbage-collected.
     pub tombstone_gc_delay_secs: u64,
+    /// Delay before a block whose reference count fell to zero is deleted.
+    pub block_gc_delay_secs: u64,
+    /// Pause of the scrub worker between two blocks (its speed limit).
+    pub scrub_pause_msec: u64,
     pub consul_host: Option<String>,
     pub consul_service_name: Option<String>,
     pub s3_api: S3ApiConfig,
@@ -555,8 +561,8 @@ fn resolve(raw: RawConfig, over: &SecretOverrides) -> Result<Config, ConfigError
         None => None,
     };
     let block_size = size("block_size", raw.block_size.clone(), 1 << 20)?;
-    if !(1024..=(1 << 30)).contains(&block_size) {
-        return Err(invalid("block_size", "must be between 1 KiB and 1 GiB"));
+    if !(1024..=(16 << 20)).contains(&block_size) {
+        return Err(invalid("block_size", "must be between 1 KiB and 16 MiB"));
     }
     for (i, peer) in raw.bootstrap_peers.iter().enumerate() {
         if peer
@@ -599,6 +605,8 @@ fn resolve(raw: RawConfig, over: &SecretOverrides) -> Result<Config, ConfigError
         allow_world_readable_secrets: allow,
         table_sync_interval_secs: raw.table_sync_interval_secs.unwrap_or(600).max(1),
         tombstone_gc_delay_secs: raw.tombstone_gc_delay_secs.unwrap_or(24 * 3600),
+        block_gc_delay_secs: raw.block_gc_delay_secs.unwrap_or(600),
+        scrub_pause_msec: raw.scrub_pause_msec.unwrap_or(100),
         consul_host: raw.consul_host,
         consul_service_name: raw.consul_service_name,
         s3_api,
@@ -610,6 +618,63 @@ fn resolve(raw: RawConfig, over: &SecretOverrides) -> Result<Config, ConfigError
         admin_token,
         metrics_token,
     })
+}
+
+/// The embedded configuration of `garage server --single-node` without a configuration file:
+/// everything under `dir` (metadata, data, and a generated `rpc_secret` kept in
+/// `dir/rpc_secret`), services on 127.0.0.1 (S3 3900, RPC 3901, web 3902, admin 3903).
+pub fn single_node_config(dir: &Path) -> Result<Config, ConfigError> {
+    std::fs::create_dir_all(dir).map_err(|source| ConfigError::Read {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let secret_path = dir.join("rpc_secret");
+    let secret = match std::fs::read_to_string(&secret_path) {
+        Ok(s) => s.trim().to_string(),
+        Err(_) => {
+            let s = hex::encode(rand::random::<[u8; 32]>());
+            crate::util::file::write_atomic(&secret_path, s.as_bytes(), Some(0o600)).map_err(
+                |source| ConfigError::SecretFile {
+                    key: "rpc_secret".into(),
+                    path: secret_path.display().to_string(),
+                    source,
+                },
+            )?;
+            s
+        }
+    };
+    let dir_str = dir
+        .display()
+        .to_string()
+        .replace('\\', "/")
+        .replace('"', "\\\"");
+    let text = format!(
+        r#"metadata_dir = "{dir_str}/meta"
+data_dir = "{dir_str}/data"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:3901"
+rpc_public_addr = "127.0.0.1:3901"
+rpc_secret = "{secret}"
+
+[s3_api]
+api_bind_addr = "127.0.0.1:3900"
+s3_region = "garage"
+root_domain = ".s3.garage.localhost"
+
+[s3_web]
+bind_addr = "127.0.0.1:3902"
+root_domain = ".web.garage.localhost"
+index = "index.html"
+
+[admin]
+api_bind_addr = "127.0.0.1:3903"
+"#
+    );
+    parse_config(
+        &text,
+        "(embedded single-node configuration)",
+        &SecretOverrides::default(),
+    )
 }
 
 impl Config {

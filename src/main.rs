@@ -5,7 +5,7 @@
 fn main() {
     let cli = garage::cli::parse();
     // The daemon logs its work; a CLI command only reports problems.
-    let is_server = matches!(cli.command, garage::cli::Command::Server);
+    let is_server = matches!(cli.command, garage::cli::Command::Server { .. });
     init_logging(if is_server {
         "garage=info"
     } else {

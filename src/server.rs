@@ -12,9 +12,15 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::admin::{AdminRpc, AdminService};
+use crate::api::s3::S3Api;
+use crate::block::local::{LocalStore, LocalStoreConfig};
+use crate::block::manager::{BlockConfig, BlockManager};
+use crate::block::resync::{run_resync, run_scrub, ScrubControl};
 use crate::config::Config;
 use crate::db::Db;
 use crate::layout::manager::LayoutManager;
+use crate::model::helper::ModelHelper;
+use crate::model::Model;
 use crate::net::netapp::NetApp;
 use crate::net::node_key::{NodeKey, NodeKeyError};
 use crate::net::peering::Peering;
@@ -53,6 +59,18 @@ pub enum ServerError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot listen on `{what}` {addr}: {source}")]
+    Listen {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Block(#[from] crate::block::BlockError),
+    #[error(transparent)]
+    Table(#[from] crate::table::TableError),
+    #[error("single-node setup failed: {0}")]
+    SingleNode(String),
     #[error("invalid `rpc_public_addr` {value:?}: expected <ip>:<port>")]
     PublicAddr { value: String },
     #[error("cannot install signal handler: {0}")]
@@ -93,9 +111,6 @@ impl Node {
     /// Prepares directories and identity, opens the database and starts the mesh and layout.
     pub async fn start(config: Config) -> Result<Arc<Self>, ServerError> {
         prepare_dir("metadata_dir", &config.metadata_dir)?;
-        for dir in config.data_dirs.iter().filter(|d| !d.read_only) {
-            prepare_dir("data_dir", &dir.path)?;
-        }
         let key = NodeKey::load_or_create(&config.metadata_dir)?;
         info!("Node id: {}", key.id());
 
@@ -174,19 +189,212 @@ impl Node {
     }
 }
 
-/// Runs the daemon until a termination signal.
-pub async fn run_server(config: Config) -> Result<(), ServerError> {
+/// Everything a storage node runs: the node, its block store and the model tables.
+pub struct Garage {
+    pub node: Arc<Node>,
+    pub blocks: Arc<BlockManager>,
+    pub model: Arc<Model>,
+    pub scrub: Arc<ScrubControl>,
+}
+
+impl Garage {
+    /// Starts the node, the block store and the tables with their workers, and the admin RPC.
+    pub async fn start(config: Config) -> Result<Arc<Self>, ServerError> {
+        let node = Node::start(config).await?;
+        let config = &node.config;
+        let local = LocalStore::open(LocalStoreConfig::from_config(config)).await?;
+        for dir in config.data_dirs.iter().filter(|d| !d.read_only) {
+            prepare_dir("data_dir", &dir.path)?;
+        }
+        let blocks = BlockManager::new(
+            &node.db,
+            local,
+            node.layout.clone(),
+            BlockConfig {
+                compression: config.compression_level,
+                replication_factor: config.replication_factor,
+                consistency: config.consistency_mode,
+                rpc_timeout: Duration::from_millis(config.rpc_timeout_msec),
+                gc_delay: Duration::from_secs(config.block_gc_delay_secs),
+                ram_buffer_max: usize::try_from(config.block_ram_buffer_max).unwrap_or(usize::MAX),
+            },
+        )?;
+        let ctx = node.table_context();
+        let model = Model::new(&ctx, config.replication_factor, blocks.clone())?;
+        tokio::spawn(run_resync(
+            blocks.clone(),
+            node.workers.register("block resync"),
+            node.stop_signal(),
+        ));
+        let scrub = ScrubControl::new(Duration::from_millis(config.scrub_pause_msec));
+        tokio::spawn(run_scrub(
+            blocks.clone(),
+            scrub.clone(),
+            node.workers.register("block scrub"),
+            node.stop_signal(),
+        ));
+        let garage = Arc::new(Self {
+            node: node.clone(),
+            blocks,
+            model,
+            scrub,
+        });
+        let admin = Endpoint::<AdminRpc>::new(node.system.netapp.clone(), paths::ADMIN);
+        admin.set_handler(Arc::new(AdminService {
+            system: node.system.clone(),
+            layout: node.layout.clone(),
+            workers: node.workers.clone(),
+            tables: node.tables.clone(),
+            model: garage.model.clone(),
+            blocks: garage.blocks.clone(),
+            scrub: garage.scrub.clone(),
+        }));
+        Ok(garage)
+    }
+
+    /// Starts the S3 API if configured.
+    pub async fn start_s3(&self) -> Result<(), ServerError> {
+        let config = &self.node.config;
+        let Some(addr) = config.s3_api_bind_addr else {
+            return Ok(());
+        };
+        let api = Arc::new(S3Api {
+            model: self.model.clone(),
+            helper: ModelHelper::new(self.model.clone()),
+            blocks: self.blocks.clone(),
+            region: config.s3_api.s3_region.clone(),
+            root_domain: config.s3_api.root_domain.clone(),
+            block_size: usize::try_from(config.block_size).unwrap_or(1 << 20),
+        });
+        crate::api::s3::start(api, addr, self.node.stop_signal())
+            .await
+            .map_err(|source| ServerError::Listen {
+                what: "s3_api.api_bind_addr",
+                addr,
+                source,
+            })
+    }
+}
+
+/// Name of the key created by `garage server --single-node`.
+pub const SINGLE_NODE_KEY_NAME: &str = "single-node-key";
+/// Name of the bucket created by `garage server --single-node`.
+pub const SINGLE_NODE_BUCKET: &str = "default";
+
+/// What `--single-node` prepared.
+pub struct SingleNodeInfo {
+    pub key_id: String,
+    pub secret: String,
+    pub bucket: String,
+}
+
+impl Garage {
+    /// Makes a lone node usable: a one-node layout (if none exists), a key and a bucket (created
+    /// once, reused afterwards).
+    pub async fn bootstrap_single_node(&self) -> Result<SingleNodeInfo, ServerError> {
+        let layout = &self.node.layout;
+        if layout.read(|h| h.current().version) == 0 {
+            let me = self.node.system.id();
+            let capacity = self
+                .node
+                .config
+                .data_dirs
+                .first()
+                .and_then(|d| crate::rpc::system::disk_space(&d.path))
+                .map(|d| d.total.max(1 << 30))
+                .unwrap_or(1 << 40);
+            layout
+                .update(|h| {
+                    h.staging.roles.update_in_place(
+                        me,
+                        Some(crate::layout::NodeRole::storage("dc1", capacity)),
+                    );
+                    h.apply(None).map(|_| ())
+                })
+                .map_err(|e| ServerError::SingleNode(e.to_string()))?;
+            info!("single-node mode: applied a one-node cluster layout");
+        }
+        let h = ModelHelper::new(self.model.clone());
+        let err = |e: crate::model::helper::ModelError| ServerError::SingleNode(e.to_string());
+        let key = match h
+            .list_keys()
+            .await
+            .map_err(err)?
+            .into_iter()
+            .find(|k| k.name() == SINGLE_NODE_KEY_NAME)
+        {
+            Some(k) => k,
+            None => {
+                let mut k = h
+                    .create_key(SINGLE_NODE_KEY_NAME, None)
+                    .await
+                    .map_err(err)?;
+                if let Some(p) = k.params_mut() {
+                    p.allow_create_bucket.update(true);
+                }
+                self.model
+                    .keys
+                    .insert(&k)
+                    .await
+                    .map_err(|e| ServerError::SingleNode(e.to_string()))?;
+                k
+            }
+        };
+        let bucket = match h
+            .resolve_bucket(SINGLE_NODE_BUCKET, None)
+            .await
+            .map_err(err)?
+        {
+            Some(id) if h.get_bucket(&id).await.map_err(err)?.is_some() => id,
+            _ => {
+                h.create_bucket(SINGLE_NODE_BUCKET, Some(&key))
+                    .await
+                    .map_err(err)?
+                    .id
+            }
+        };
+        if !key.bucket_perm(&bucket).allow_read {
+            h.set_permissions(
+                &bucket,
+                &key.key_id,
+                crate::model::bucket::BucketKeyPerm::ALL,
+            )
+            .await
+            .map_err(err)?;
+        }
+        Ok(SingleNodeInfo {
+            key_id: key.key_id.clone(),
+            secret: key
+                .params()
+                .map(|p| p.secret_key.clone())
+                .unwrap_or_default(),
+            bucket: SINGLE_NODE_BUCKET.to_string(),
+        })
+    }
+}
+
+/// Runs the daemon until a termination signal. With `single_node`, also makes the node usable
+/// on its own and prints how to reach it.
+pub async fn run_server(config: Config, single_node: bool) -> Result<(), ServerError> {
     // Install the handlers first, so a signal received while starting up is not lost.
     let shutdown = ShutdownSignal::install()?;
     info!("Garage v{} starting", env!("CARGO_PKG_VERSION"));
-    let node = Node::start(config).await?;
-    let admin = Endpoint::<AdminRpc>::new(node.system.netapp.clone(), paths::ADMIN);
-    admin.set_handler(Arc::new(AdminService {
-        system: node.system.clone(),
-        layout: node.layout.clone(),
-        workers: node.workers.clone(),
-        tables: node.tables.clone(),
-    }));
+    let garage = Garage::start(config).await?;
+    garage.start_s3().await?;
+    let node = garage.node.clone();
+    if single_node {
+        let info = garage.bootstrap_single_node().await?;
+        let endpoint = node
+            .config
+            .s3_api_bind_addr
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_else(|| "(no [s3_api] api_bind_addr configured)".into());
+        let region = &node.config.s3_api.s3_region;
+        println!(
+            "\nGarage is ready (single node).\n  S3 endpoint:   {endpoint}\n  Region:        {region}\n  Access key id: {}\n  Secret key:    {}\n  Bucket:        {}\n\nTry it:\n  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={region} aws --endpoint-url {endpoint} s3 ls s3://{}\n",
+            info.key_id, info.secret, info.bucket, info.key_id, info.secret, info.bucket
+        );
+    }
 
     shutdown.wait().await;
     info!("Shutting down: flushing the metadata database");

@@ -2,6 +2,7 @@
 //! returns structured results; the CLI formats them. Every CLI command that needs the cluster
 //! is one [`AdminRpc`] variant.
 
+pub mod bucket_key;
 pub mod layout;
 
 use std::collections::BTreeMap;
@@ -48,6 +49,92 @@ pub enum AdminRpc {
     Stats,
     /// Start an anti-entropy round of every table now.
     RepairTables,
+    BucketList,
+    BucketInfo {
+        name: String,
+    },
+    BucketCreate {
+        name: String,
+    },
+    BucketDelete {
+        name: String,
+    },
+    BucketAlias {
+        bucket: String,
+        name: String,
+        local: Option<String>,
+    },
+    BucketUnalias {
+        bucket: String,
+        name: String,
+        local: Option<String>,
+    },
+    BucketPerm {
+        bucket: String,
+        key: String,
+        read: bool,
+        write: bool,
+        owner: bool,
+        allow: bool,
+    },
+    KeyList,
+    KeyInfo {
+        key: String,
+        show_secret: bool,
+    },
+    KeyCreate {
+        name: String,
+    },
+    KeyImport {
+        id: String,
+        secret: String,
+        name: String,
+    },
+    KeyRename {
+        key: String,
+        name: String,
+    },
+    KeyDelete {
+        key: String,
+    },
+    KeyCreateBucketPerm {
+        key: String,
+        allow: bool,
+    },
+    BlockListErrors,
+    BlockInfo {
+        hash: String,
+    },
+    BlockRetryNow {
+        all: bool,
+        hashes: Vec<String>,
+    },
+    BlockPurge {
+        hashes: Vec<String>,
+    },
+    RepairBlocks,
+    Scrub {
+        command: String,
+    },
+}
+
+/// A version referencing a block: (version id, deleted, (bucket id, object key)).
+pub type BlockVersionRef = (
+    crate::util::ids::Uuid,
+    bool,
+    Option<(crate::util::ids::Uuid, String)>,
+);
+
+/// `garage block info`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BlockInfoView {
+    pub hash: crate::util::ids::Hash,
+    pub refcount: u64,
+    pub deletable_after: u64,
+    pub stored_here: Option<(String, bool, u64)>,
+    pub holders: Vec<NodeId>,
+    /// (version id, deleted, bucket id, object key)
+    pub versions: Vec<BlockVersionRef>,
 }
 
 /// What `garage stats` shows for one node.
@@ -77,6 +164,12 @@ pub enum AdminResponse {
     LayoutShow(Box<layout::LayoutShow>),
     LayoutHistory(layout::HistoryView),
     Workers(Vec<crate::util::background::WorkerStatus>),
+    Buckets(Vec<bucket_key::BucketSummary>),
+    Bucket(Box<bucket_key::BucketInfo>),
+    Keys(Vec<bucket_key::KeySummary>),
+    Key(Box<bucket_key::KeyInfo>),
+    BlockErrors(Vec<crate::block::resync::ResyncError>),
+    Block(Box<BlockInfoView>),
     Stats(NodeStats),
     /// The command succeeded; the text says what was done.
     Done(String),
@@ -94,6 +187,9 @@ pub struct AdminService {
     pub layout: Arc<LayoutManager>,
     pub workers: Arc<crate::util::background::WorkerRegistry>,
     pub tables: Arc<crate::table::registry::TableRegistry>,
+    pub model: Arc<crate::model::Model>,
+    pub blocks: Arc<crate::block::manager::BlockManager>,
+    pub scrub: Arc<crate::block::resync::ScrubControl>,
 }
 
 fn done(r: Result<String, String>) -> AdminResponse {
@@ -151,6 +247,32 @@ impl Handler<AdminRpc> for AdminService {
                     layout_version: m.read(|h| h.current().version),
                 })
             }
+            AdminRpc::BucketList
+            | AdminRpc::BucketInfo { .. }
+            | AdminRpc::BucketCreate { .. }
+            | AdminRpc::BucketDelete { .. }
+            | AdminRpc::BucketAlias { .. }
+            | AdminRpc::BucketUnalias { .. }
+            | AdminRpc::BucketPerm { .. }
+            | AdminRpc::KeyList
+            | AdminRpc::KeyInfo { .. }
+            | AdminRpc::KeyCreate { .. }
+            | AdminRpc::KeyImport { .. }
+            | AdminRpc::KeyRename { .. }
+            | AdminRpc::KeyDelete { .. }
+            | AdminRpc::KeyCreateBucketPerm { .. } => match self.bucket_key(msg).await {
+                Ok(r) => r,
+                Err(e) => AdminResponse::Error(e.to_string()),
+            },
+            AdminRpc::BlockListErrors
+            | AdminRpc::BlockInfo { .. }
+            | AdminRpc::BlockRetryNow { .. }
+            | AdminRpc::BlockPurge { .. }
+            | AdminRpc::RepairBlocks
+            | AdminRpc::Scrub { .. } => match self.block(msg).await {
+                Ok(r) => r,
+                Err(e) => AdminResponse::Error(e),
+            },
             AdminRpc::RepairTables => {
                 let all = self.tables.all();
                 for t in &all {
@@ -170,6 +292,299 @@ impl Handler<AdminRpc> for AdminService {
                     }
                 },
             },
+        })
+    }
+}
+
+impl AdminService {
+    async fn bucket_key(
+        &self,
+        msg: AdminRpc,
+    ) -> Result<AdminResponse, crate::model::helper::ModelError> {
+        use crate::model::bucket::BucketKeyPerm;
+        let h = crate::model::helper::ModelHelper::new(self.model.clone());
+        Ok(match msg {
+            AdminRpc::BucketList => AdminResponse::Buckets(
+                h.list_buckets()
+                    .await?
+                    .iter()
+                    .map(bucket_key::summary)
+                    .collect(),
+            ),
+            AdminRpc::BucketInfo { name } => {
+                let b = h.find_bucket(&name).await?;
+                AdminResponse::Bucket(Box::new(bucket_key::bucket_info(&h, &b).await?))
+            }
+            AdminRpc::BucketCreate { name } => {
+                let b = h.create_bucket(&name, None).await?;
+                AdminResponse::Done(format!("Bucket {} was created (id {}).", name, b.id))
+            }
+            AdminRpc::BucketDelete { name } => {
+                let b = h.find_bucket(&name).await?;
+                h.delete_bucket(&b).await?;
+                AdminResponse::Done(format!("Bucket {} was deleted.", name))
+            }
+            AdminRpc::BucketAlias {
+                bucket,
+                name,
+                local,
+            } => {
+                let b = h.find_bucket(&bucket).await?;
+                match local {
+                    Some(k) => {
+                        let k = h.find_key(&k).await?;
+                        h.set_local_alias(&b.id, &k.key_id, &name).await?;
+                        AdminResponse::Done(format!(
+                            "Alias {} now points to bucket {} in the namespace of key {}.",
+                            name,
+                            b.id.short(),
+                            k.key_id
+                        ))
+                    }
+                    None => {
+                        h.set_global_alias(&b.id, &name).await?;
+                        AdminResponse::Done(format!(
+                            "Alias {} now points to bucket {}.",
+                            name,
+                            b.id.short()
+                        ))
+                    }
+                }
+            }
+            AdminRpc::BucketUnalias {
+                bucket,
+                name,
+                local,
+            } => {
+                let b = h.find_bucket(&bucket).await?;
+                match local {
+                    Some(k) => {
+                        let k = h.find_key(&k).await?;
+                        h.unset_local_alias(&b.id, &k.key_id, &name).await?;
+                    }
+                    None => h.unset_global_alias(&b.id, &name).await?,
+                }
+                AdminResponse::Done(format!(
+                    "Alias {} was removed from bucket {}.",
+                    name,
+                    b.id.short()
+                ))
+            }
+            AdminRpc::BucketPerm {
+                bucket,
+                key,
+                read,
+                write,
+                owner,
+                allow,
+            } => {
+                if !(read || write || owner) {
+                    return Ok(AdminResponse::Error(
+                        "give at least one of --read, --write, --owner".into(),
+                    ));
+                }
+                let change = BucketKeyPerm {
+                    allow_read: read,
+                    allow_write: write,
+                    allow_owner: owner,
+                };
+                let p = bucket_key::change_permissions(&h, &bucket, &key, change, allow).await?;
+                AdminResponse::Done(format!(
+                    "New permissions for key {} on bucket {}: read {}, write {}, owner {}.",
+                    key, bucket, p.allow_read, p.allow_write, p.allow_owner
+                ))
+            }
+            AdminRpc::KeyList => AdminResponse::Keys(
+                h.list_keys()
+                    .await?
+                    .iter()
+                    .map(|k| bucket_key::KeySummary {
+                        id: k.key_id.clone(),
+                        name: k.name(),
+                    })
+                    .collect(),
+            ),
+            AdminRpc::KeyInfo { key, show_secret } => {
+                let k = h.find_key(&key).await?;
+                AdminResponse::Key(Box::new(bucket_key::key_info(&h, &k, show_secret).await?))
+            }
+            AdminRpc::KeyCreate { name } => {
+                let k = h.create_key(&name, None).await?;
+                AdminResponse::Key(Box::new(bucket_key::key_info(&h, &k, true).await?))
+            }
+            AdminRpc::KeyImport { id, secret, name } => {
+                let k = h.create_key(&name, Some((id, secret))).await?;
+                AdminResponse::Key(Box::new(bucket_key::key_info(&h, &k, true).await?))
+            }
+            AdminRpc::KeyRename { key, name } => {
+                let k = bucket_key::rename_key(&h, &key, &name).await?;
+                AdminResponse::Done(format!("Key {} is now named {:?}.", k.key_id, name))
+            }
+            AdminRpc::KeyDelete { key } => {
+                let k = h.find_key(&key).await?;
+                h.delete_key(&k).await?;
+                AdminResponse::Done(format!("Key {} was deleted.", k.key_id))
+            }
+            AdminRpc::KeyCreateBucketPerm { key, allow } => {
+                let k = bucket_key::set_create_bucket(&h, &key, allow).await?;
+                AdminResponse::Done(format!(
+                    "Key {} {} create buckets.",
+                    k.key_id,
+                    if allow { "can now" } else { "can no longer" }
+                ))
+            }
+            other => AdminResponse::Error(format!("not a bucket or key command: {:?}", other)),
+        })
+    }
+
+    async fn block(&self, msg: AdminRpc) -> Result<AdminResponse, String> {
+        use crate::util::ids::Hash;
+        let parse = |s: &str| Hash::from_hex(s).map_err(|e| e.to_string());
+        let b = &self.blocks;
+        Ok(match msg {
+            AdminRpc::BlockListErrors => {
+                AdminResponse::BlockErrors(b.list_errors().map_err(|e| e.to_string())?)
+            }
+            AdminRpc::BlockInfo { hash } => {
+                let hash = parse(&hash)?;
+                let rc = b.rc_entry(&hash).map_err(|e| e.to_string())?;
+                let file = b.local.has_block(&hash).await.map_err(|e| e.to_string())?;
+                let refs = self
+                    .model
+                    .block_refs
+                    .get_range(&hash, None, None, 10_000, false)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut versions = vec![];
+                for r in refs {
+                    let v = self
+                        .model
+                        .versions
+                        .get(&r.version, &crate::table::schema::EmptyKey)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    versions.push((r.version, r.deleted.get(), v.map(|v| (v.bucket_id, v.key))));
+                }
+                AdminResponse::Block(Box::new(BlockInfoView {
+                    hash,
+                    refcount: rc.count,
+                    deletable_after: rc.deletable_after,
+                    stored_here: file.map(|f| (f.path.display().to_string(), f.compressed, f.size)),
+                    holders: b.holders(&hash),
+                    versions,
+                }))
+            }
+            AdminRpc::BlockRetryNow { all, hashes } => {
+                let list = hashes
+                    .iter()
+                    .map(|h| parse(h))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if !all && list.is_empty() {
+                    return Err("give block hashes, or --all".into());
+                }
+                let n = b
+                    .retry_now(if all { None } else { Some(&list) })
+                    .map_err(|e| e.to_string())?;
+                AdminResponse::Done(format!("{n} block(s) queued for a new resync attempt."))
+            }
+            AdminRpc::BlockPurge { hashes } => {
+                let list = hashes
+                    .iter()
+                    .map(|h| parse(h))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut versions = 0;
+                for hash in &list {
+                    let refs = self
+                        .model
+                        .block_refs
+                        .get_range(hash, None, None, 100_000, false)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    for r in refs.into_iter().filter(|r| !r.deleted.get()) {
+                        if let Some(v) = self
+                            .model
+                            .versions
+                            .get(&r.version, &crate::table::schema::EmptyKey)
+                            .await
+                            .map_err(|e| e.to_string())?
+                        {
+                            // Deleting the version deletes the object data that uses this block.
+                            let mut obj = self
+                                .model
+                                .objects
+                                .get(&v.bucket_id, &v.key)
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            if let Some(o) = obj
+                                .as_mut()
+                                .filter(|o| o.last_data().map(|d| d.uuid) == Some(r.version))
+                            {
+                                let marker = crate::model::object::ObjectVersion {
+                                    uuid: crate::util::ids::Uuid::random(),
+                                    timestamp: crate::api::s3::delete::next_timestamp(Some(o)),
+                                    state: crate::model::object::VersionState::Complete(
+                                        crate::model::object::ObjectData::DeleteMarker,
+                                    ),
+                                };
+                                let upd = crate::model::object::Object::new(
+                                    v.bucket_id,
+                                    v.key.clone(),
+                                    vec![marker],
+                                );
+                                self.model
+                                    .objects
+                                    .insert(&upd)
+                                    .await
+                                    .map_err(|e| e.to_string())?;
+                            }
+                            let del = crate::model::version::Version::deleted(
+                                r.version,
+                                v.bucket_id,
+                                v.key,
+                            );
+                            self.model
+                                .versions
+                                .insert(&del)
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            versions += 1;
+                        }
+                        let dr = crate::model::block_ref::BlockRef::deleted(r.block, r.version);
+                        self.model
+                            .block_refs
+                            .insert(&dr)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                AdminResponse::Done(format!(
+                    "Purged {} block(s): {} object version(s) referencing them were deleted.",
+                    list.len(),
+                    versions
+                ))
+            }
+            AdminRpc::RepairBlocks => {
+                let n = b.repair_all().await.map_err(|e| e.to_string())?;
+                AdminResponse::Done(format!(
+                    "{n} block(s) queued for a resync check; follow it with `garage worker list`."
+                ))
+            }
+            AdminRpc::Scrub { command } => {
+                use crate::block::resync::{SCRUB_CANCELLED, SCRUB_PAUSED, SCRUB_RUN};
+                let s = match command.as_str() {
+                    "start" | "resume" => SCRUB_RUN,
+                    "pause" => SCRUB_PAUSED,
+                    "cancel" => SCRUB_CANCELLED,
+                    other => {
+                        return Err(format!(
+                            "unknown scrub command {other:?} (start, pause, resume, cancel)"
+                        ))
+                    }
+                };
+                self.scrub.set(s);
+                AdminResponse::Done(format!("Scrub: {command}."))
+            }
+            other => AdminResponse::Error(format!("not a block command: {:?}", other)),
         })
     }
 }

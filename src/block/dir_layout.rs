@@ -286,6 +286,15 @@ fn resolve_marker(
         // An interrupted start recorded the id but did not write the marker yet.
         (Some(_), None) if was_pending && cfg.read_only => Ok((None, false)),
         (Some(id), None) if was_pending => Ok((Some(id), true)),
+        // The whole directory is gone: the operator removed it or points to a new disk path
+        // (recovery of a failed disk). Start it afresh; `garage repair blocks` refills it.
+        (Some(_), None) if !cfg.read_only && !cfg.path.exists() => {
+            tracing::warn!(
+                dir = %cfg.path.display(),
+                "data directory is missing: creating a new empty one; run `garage repair --yes blocks` to fetch its blocks from other nodes"
+            );
+            Ok((Some(Uuid::random()), true))
+        }
         (Some(_), None) => Err(WrongDiskReason::MissingMarker { marker }),
         // Read-only directories are never written: any marker is adopted, none is created.
         (None, Some(m)) if cfg.read_only => Ok((Some(m), false)),

@@ -74,6 +74,22 @@ pub enum BlockError {
     #[error("invalid `data_dir` configuration: {problem}")]
     Config { problem: DataDirProblem },
 
+    /// The metadata database failed.
+    #[error("block store metadata error: {message}")]
+    Db { message: String },
+
+    /// No cluster layout: blocks have nowhere to go.
+    #[error("no cluster layout yet: assign roles with `garage layout assign` and apply them")]
+    NoLayout,
+
+    /// Talking to other nodes failed.
+    #[error("block transfer failed: {message}")]
+    Rpc { message: String },
+
+    /// No replica could provide a valid copy.
+    #[error("block {hash:?} is unavailable from every replica: {errors}")]
+    Unavailable { hash: Hash, errors: String },
+
     /// A blocking task of the block store panicked or was cancelled.
     #[error("block store task failed: {source}")]
     Task { source: tokio::task::JoinError },

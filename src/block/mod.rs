@@ -14,15 +14,20 @@
 //! with a `.zst` suffix for a compressed one. Temporary files (`<hash hex>.tmp<random>`) and
 //! corrupt files moved aside (`<name>.corrupted`) live beside them and are never listed.
 //!
-//! Replication, reference counting, resync and scrub scheduling are built on top of this API
-//! elsewhere; nothing here talks to the network.
+//! On top: [`manager::BlockManager`] replicates blocks (put with write quorum, get from the
+//! closest replica with hedged fallback) and answers other nodes; [`rc`] keeps local reference
+//! counts in step with the `block_ref` table; [`resync`] fetches missing blocks, deletes
+//! unreferenced ones after their delay, offloads, and scrubs.
 
 pub mod data_block;
 pub mod dir_layout;
 pub mod error;
 pub mod list;
 pub mod local;
+pub mod manager;
 mod marker;
+pub mod rc;
+pub mod resync;
 pub mod slots;
 
 #[cfg(test)]

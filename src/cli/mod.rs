@@ -2,6 +2,7 @@
 //! CLI is the edge of the program: errors are reported with `anyhow` context here and nowhere
 //! below. Commands that need the cluster talk to a daemon through the admin RPC ([`remote`]).
 
+pub mod bucket;
 pub mod layout;
 pub mod ops;
 pub mod remote;
@@ -56,7 +57,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the Garage daemon (storage node, S3 API, web endpoint)
-    Server,
+    Server {
+        /// Make this node a working cluster on its own: assign a one-node layout if none exists,
+        /// create (or reuse) a key and a bucket, and print how to reach them. Without a
+        /// configuration file, uses an embedded one with everything under --data-dir
+        #[arg(long)]
+        single_node: bool,
+        /// Where the embedded single-node configuration keeps everything
+        #[arg(long, default_value = "./garage-data")]
+        data_dir: PathBuf,
+    },
     /// Show the nodes of the cluster: healthy ones, then failed ones
     Status,
     /// Operations on this node (identity, connecting to other nodes)
@@ -65,6 +75,15 @@ pub enum Command {
     /// Cluster layout: node roles (zone, capacity, gateway) and the partition assignment
     #[command(subcommand)]
     Layout(layout::LayoutCommand),
+    /// Buckets: create, delete, list, aliases, permissions
+    #[command(subcommand)]
+    Bucket(bucket::BucketCommand),
+    /// S3 access keys: create, import, delete, permissions
+    #[command(subcommand)]
+    Key(bucket::KeyCommand),
+    /// Data blocks: errors, information, retries, purge
+    #[command(subcommand)]
+    Block(bucket::BlockCommand),
     /// Background workers of the node
     #[command(subcommand)]
     Worker(ops::WorkerCommand),
@@ -177,9 +196,21 @@ impl Cli {
 /// Runs the command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Server => {
-            let config = cli.load_config()?;
-            runtime()?.block_on(crate::server::run_server(config))?;
+        Command::Server {
+            single_node,
+            data_dir,
+        } => {
+            let config = if *single_node && !cli.config_file.exists() {
+                eprintln!(
+                    "No configuration file at {}: using the embedded single-node configuration (data in {}).",
+                    cli.config_file.display(),
+                    data_dir.display()
+                );
+                crate::config::single_node_config(data_dir)?
+            } else {
+                cli.load_config()?
+            };
+            runtime()?.block_on(crate::server::run_server(config, *single_node))?;
             Ok(())
         }
         Command::Node(NodeCommand::Id { quiet }) => node_id(&cli.load_config()?, *quiet),
@@ -197,6 +228,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             with_admin(&cli, |client| async move {
                 let resp = client.call(req).await?;
                 layout::print(cmd, resp)
+            })
+        }
+        Command::Bucket(cmd) => {
+            let req = bucket::bucket_request(cmd)?;
+            with_admin(&cli, |client| async move {
+                bucket::print(client.call(req).await?)
+            })
+        }
+        Command::Key(cmd) => {
+            let req = bucket::key_request(cmd)?;
+            with_admin(&cli, |client| async move {
+                bucket::print(client.call(req).await?)
+            })
+        }
+        Command::Block(cmd) => {
+            let req = bucket::block_request(cmd)?;
+            with_admin(&cli, |client| async move {
+                bucket::print(client.call(req).await?)
             })
         }
         Command::Worker(ops::WorkerCommand::List) => with_admin(&cli, |client| async move {

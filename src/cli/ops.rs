@@ -20,6 +20,14 @@ pub enum WorkerCommand {
 pub enum RepairWhat {
     /// Run a full anti-entropy round of every metadata table now
     Tables,
+    /// Check every referenced block and every block on disk: fetch missing ones, delete
+    /// unreferenced ones past their delay
+    Blocks,
+    /// Re-read and verify every stored block, slowly (start, pause, resume, cancel)
+    Scrub {
+        /// start, pause, resume or cancel
+        command: String,
+    },
 }
 
 /// Prints the answer of a worker, stats or repair command.
@@ -37,6 +45,10 @@ pub fn print(resp: AdminResponse) -> anyhow::Result<()> {
 pub fn repair_request(what: &RepairWhat) -> AdminRpc {
     match what {
         RepairWhat::Tables => AdminRpc::RepairTables,
+        RepairWhat::Blocks => AdminRpc::RepairBlocks,
+        RepairWhat::Scrub { command } => AdminRpc::Scrub {
+            command: command.clone(),
+        },
     }
 }
 

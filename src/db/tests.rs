@@ -175,7 +175,19 @@ fn data_survives_reopen_after_flush() {
         t.insert(b"k", b"v").expect("ins");
         db.flush().expect("flush");
     }
-    let db = open(dir.path(), &opts).expect("reopen");
+    // sled's background threads release the file lock shortly after the last handle is dropped:
+    // retry the reopen a bounded number of times.
+    let mut reopened = None;
+    for _ in 0..100 {
+        match open(dir.path(), &opts) {
+            Ok(db) => {
+                reopened = Some(db);
+                break;
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    let db = reopened.expect("reopen");
     let t = db.open_tree("p").expect("tree");
     assert_eq!(t.get(b"k").expect("get"), Some(b"v".to_vec()));
 }

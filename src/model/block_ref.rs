@@ -68,6 +68,15 @@ pub trait BlockRefCounter: Send + Sync {
     fn decref(&self, tx: &mut Transaction<'_>, block: &Hash) -> TxOpResult<()>;
 }
 
+impl BlockRefCounter for crate::block::manager::BlockManager {
+    fn incref(&self, tx: &mut Transaction<'_>, block: &Hash) -> TxOpResult<()> {
+        crate::block::manager::BlockManager::incref(self, tx, block)
+    }
+    fn decref(&self, tx: &mut Transaction<'_>, block: &Hash) -> TxOpResult<()> {
+        crate::block::manager::BlockManager::decref(self, tx, block)
+    }
+}
+
 pub struct BlockRefTable {
     pub counter: Arc<dyn BlockRefCounter>,
 }

@@ -7,5 +7,7 @@
 pub const SYSTEM: &str = "garage/system";
 /// Administration commands from the CLI (`AdminRpc`).
 pub const ADMIN: &str = "garage/admin";
+/// Data blocks (`BlockRpc`).
+pub const BLOCK: &str = "garage/block";
 /// Cluster layout gossip (`LayoutRpc`).
 pub const LAYOUT: &str = "garage/layout";

@@ -29,6 +29,65 @@ pub fn msec_to_rfc3339(msec: u64) -> String {
     )
 }
 
+/// Formats a millisecond timestamp as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn msec_to_http_date(msec: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = msec / 1000;
+    let days = secs / 86400;
+    let rem = secs % 86400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Parses an HTTP date (RFC 1123 form; the obsolete forms are not accepted) into ms.
+pub fn parse_http_date(s: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let s = s.trim();
+    let rest = s.split_once(", ").map(|(_, r)| r).unwrap_or(s);
+    let parts: Vec<&str> = rest.split_whitespace().collect();
+    if parts.len() != 5 || parts[4] != "GMT" {
+        return None;
+    }
+    let d: i64 = parts[0].parse().ok()?;
+    let m = MONTHS.iter().position(|x| *x == parts[1])? as i64 + 1;
+    let y: i64 = parts[2].parse().ok()?;
+    let hms: Vec<i64> = parts[3]
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    if hms.len() != 3 || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    let secs = days * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
+    u64::try_from(secs).ok().map(|s| s * 1000)
+}
+
+/// Days since 1970-01-01 of a civil date (inverse of `civil_from_days`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
 /// Converts days since 1970-01-01 into a (year, month, day) civil date (proleptic Gregorian).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719468;
@@ -55,6 +114,21 @@ mod tests {
             msec_to_rfc3339(1_700_000_000_000),
             "2023-11-14T22:13:20.000Z"
         );
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            msec_to_http_date(784_111_777_000),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777_000)
+        );
+        assert_eq!(parse_http_date("garbage"), None);
+        let now = (now_msec() / 1000) * 1000;
+        assert_eq!(parse_http_date(&msec_to_http_date(now)), Some(now));
     }
 
     #[test]

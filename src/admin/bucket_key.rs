@@ -1,0 +1,217 @@
+//! Bucket and key administration in the daemon: listings, info views, creation and deletion,
+//! aliases and permissions (the multi-table work is in `model::helper`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::bucket::{Bucket, BucketKeyPerm};
+use crate::model::helper::{ModelError, ModelHelper};
+use crate::model::key::Key;
+use crate::model::object::ObjectFilter;
+use crate::util::ids::Uuid;
+
+/// A bucket in `bucket list`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketSummary {
+    pub id: Uuid,
+    pub aliases: Vec<String>,
+    pub local_aliases: Vec<(String, String)>,
+    pub created: u64,
+}
+
+/// `bucket info`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketInfo {
+    pub summary: BucketSummary,
+    /// (key id, key name, permissions)
+    pub keys: Vec<(String, String, BucketKeyPerm)>,
+    pub website: Option<(String, Option<String>)>,
+    pub objects: u64,
+    pub bytes: u64,
+    pub unfinished_uploads: u64,
+    /// True if counting stopped at the listing limit.
+    pub counts_truncated: bool,
+}
+
+/// A key in `key list`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeySummary {
+    pub id: String,
+    pub name: String,
+}
+
+/// `key info` (and the answer of `key create` / `key import`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub name: String,
+    pub secret: Option<String>,
+    pub allow_create_bucket: bool,
+    /// (bucket id, its global aliases, local aliases of this key, permissions)
+    pub buckets: Vec<(Uuid, Vec<String>, Vec<String>, BucketKeyPerm)>,
+}
+
+pub fn summary(b: &Bucket) -> BucketSummary {
+    let p = b.params();
+    BucketSummary {
+        id: b.id,
+        aliases: p
+            .map(|p| {
+                p.aliases
+                    .iter()
+                    .filter(|(_, a)| **a)
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        local_aliases: p
+            .map(|p| {
+                p.local_aliases
+                    .iter()
+                    .filter(|(_, a)| **a)
+                    .map(|((k, n), _)| (k.clone(), n.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        created: p.map(|p| p.creation_date).unwrap_or(0),
+    }
+}
+
+/// Objects listed at most when counting for `bucket info`.
+const COUNT_LIMIT: usize = 1_000_000;
+
+pub async fn bucket_info(h: &ModelHelper, b: &Bucket) -> Result<BucketInfo, ModelError> {
+    let mut keys = vec![];
+    if let Some(p) = b.params() {
+        for (key_id, perm) in p.authorized_keys.iter() {
+            if perm.is_any() {
+                let name = h
+                    .get_key(key_id)
+                    .await?
+                    .map(|k| k.name())
+                    .unwrap_or_default();
+                keys.push((key_id.clone(), name, *perm));
+            }
+        }
+    }
+    let (mut objects, mut bytes, mut uploads) = (0u64, 0u64, 0u64);
+    let mut start: Option<String> = None;
+    let mut seen = 0usize;
+    let mut truncated = false;
+    loop {
+        let page = h
+            .model
+            .objects
+            .get_range(&b.id, start.as_ref(), None::<&ObjectFilter>, 1000, false)
+            .await?;
+        let n = page.len();
+        for o in &page {
+            if let Some(m) = o.last_data().and_then(|v| v.meta()) {
+                objects += 1;
+                bytes += m.size;
+            }
+            if o.has_uploading() {
+                uploads += 1;
+            }
+        }
+        seen += n;
+        if n < 1000 {
+            break;
+        }
+        if seen >= COUNT_LIMIT {
+            truncated = true;
+            break;
+        }
+        start = page.last().map(|o| format!("{}\0", o.key));
+    }
+    Ok(BucketInfo {
+        summary: summary(b),
+        keys,
+        website: b
+            .params()
+            .and_then(|p| p.website_config.get().clone())
+            .map(|w| (w.index_document, w.error_document)),
+        objects,
+        bytes,
+        unfinished_uploads: uploads,
+        counts_truncated: truncated,
+    })
+}
+
+pub async fn key_info(h: &ModelHelper, k: &Key, show_secret: bool) -> Result<KeyInfo, ModelError> {
+    let mut buckets = vec![];
+    if let Some(p) = k.params() {
+        for (bid, perm) in p.authorized_buckets.iter() {
+            if !perm.is_any() {
+                continue;
+            }
+            if let Some(b) = h.get_bucket(bid).await? {
+                let s = summary(&b);
+                let locals = s
+                    .local_aliases
+                    .iter()
+                    .filter(|(kid, _)| *kid == k.key_id)
+                    .map(|(_, n)| n.clone())
+                    .collect();
+                buckets.push((b.id, s.aliases, locals, *perm));
+            }
+        }
+    }
+    Ok(KeyInfo {
+        id: k.key_id.clone(),
+        name: k.name(),
+        secret: if show_secret {
+            k.params().map(|p| p.secret_key.clone())
+        } else {
+            None
+        },
+        allow_create_bucket: k
+            .params()
+            .map(|p| *p.allow_create_bucket.get())
+            .unwrap_or(false),
+        buckets,
+    })
+}
+
+/// Sets a key's permission to create buckets.
+pub async fn set_create_bucket(h: &ModelHelper, key: &str, allow: bool) -> Result<Key, ModelError> {
+    let mut k = h.find_key(key).await?;
+    if let Some(p) = k.params_mut() {
+        p.allow_create_bucket.update(allow);
+    }
+    h.model.keys.insert(&k).await?;
+    Ok(k)
+}
+
+/// Renames a key.
+pub async fn rename_key(h: &ModelHelper, key: &str, name: &str) -> Result<Key, ModelError> {
+    let mut k = h.find_key(key).await?;
+    if let Some(p) = k.params_mut() {
+        p.name.update(name.to_string());
+    }
+    h.model.keys.insert(&k).await?;
+    Ok(k)
+}
+
+/// Changes (adds or removes) permissions of a key on a bucket.
+pub async fn change_permissions(
+    h: &ModelHelper,
+    bucket: &str,
+    key: &str,
+    change: BucketKeyPerm,
+    allow: bool,
+) -> Result<BucketKeyPerm, ModelError> {
+    let b = h.find_bucket(bucket).await?;
+    let k = h.find_key(key).await?;
+    let mut perm = k.bucket_perm(&b.id);
+    if change.allow_read {
+        perm.allow_read = allow;
+    }
+    if change.allow_write {
+        perm.allow_write = allow;
+    }
+    if change.allow_owner {
+        perm.allow_owner = allow;
+    }
+    h.set_permissions(&b.id, &k.key_id, perm).await?;
+    Ok(perm)
+}

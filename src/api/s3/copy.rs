@@ -1,0 +1,136 @@
+//! CopyObject: the source is read with read permission, the destination written with write
+//! permission; inline data is copied, block data is shared (a new version referencing the same
+//! blocks, so reference counts go up and no byte is copied). Metadata directive COPY or REPLACE
+//! and the `x-amz-copy-source-if-*` conditions are supported.
+
+use http::{Response, StatusCode};
+
+use super::error::S3Error;
+use super::get::{check_conditions, find_object, version_blocks};
+use super::put::object_headers;
+use super::request::{Need, ReqCtx};
+use super::xml::Xml;
+use super::{full_body, ResBody};
+use crate::api::signature::canonical::percent_decode;
+use crate::model::block_ref::BlockRef;
+use crate::model::object::{Object, ObjectData, ObjectMeta, ObjectVersion, VersionState};
+use crate::model::version::{Version, VersionBlock};
+use crate::util::ids::Uuid;
+use crate::util::time::{msec_to_rfc3339, now_msec};
+
+/// Parses `x-amz-copy-source`: `[/]bucket/key[?versionId=…]`, URL-encoded.
+fn parse_source(v: &str) -> Result<(String, String), S3Error> {
+    let (path, query) = v.split_once('?').unwrap_or((v, ""));
+    if !query.is_empty() && query != "versionId=null" {
+        return Err(S3Error::NotImplemented(
+            "copying a specific object version".into(),
+        ));
+    }
+    let decoded = String::from_utf8(percent_decode(path.as_bytes(), false))
+        .map_err(|_| S3Error::InvalidArgument("x-amz-copy-source is not valid UTF-8".into()))?;
+    let decoded = decoded.trim_start_matches('/');
+    let (b, k) = decoded
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or_else(|| {
+            S3Error::InvalidArgument("x-amz-copy-source must be <bucket>/<key>".into())
+        })?;
+    Ok((b.to_string(), k.to_string()))
+}
+
+/// PUT /bucket/key with x-amz-copy-source.
+pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
+    let (src_bucket_name, src_key) = parse_source(ctx.header("x-amz-copy-source").unwrap_or(""))?;
+    let src_bucket = ctx.bucket_by_name(&src_bucket_name, Need::Read).await?;
+    let dst_bucket = ctx.bucket(Need::Write).await?;
+    let dst_key = ctx.object_key()?.to_string();
+    let (_, src_version, src_meta) = find_object(ctx, &src_bucket.id, &src_key).await?;
+    check_conditions(
+        ctx,
+        "x-amz-copy-source-",
+        &src_meta.etag,
+        src_version.timestamp,
+        true,
+    )?;
+    let replace = match ctx.header("x-amz-metadata-directive") {
+        None | Some("COPY") => false,
+        Some("REPLACE") => true,
+        Some(other) => {
+            return Err(S3Error::InvalidArgument(format!(
+                "unknown x-amz-metadata-directive {other:?} (COPY or REPLACE)"
+            )))
+        }
+    };
+    if src_bucket.id == dst_bucket.id && src_key == dst_key && !replace {
+        return Err(S3Error::InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata".into(),
+        ));
+    }
+    let meta = ObjectMeta {
+        headers: if replace {
+            object_headers(&ctx.headers)
+        } else {
+            src_meta.headers.clone()
+        },
+        ..src_meta.clone()
+    };
+    let uuid = Uuid::random();
+    let timestamp = now_msec();
+    let data = match src_version.data() {
+        Some(ObjectData::Inline(_, bytes)) => ObjectData::Inline(meta.clone(), bytes.clone()),
+        Some(ObjectData::FirstBlock(_, first)) => {
+            let blocks = version_blocks(ctx, &src_version.uuid).await?;
+            let mut v = Version::new(uuid, dst_bucket.id, dst_key.clone());
+            let mut offset = 0u64;
+            for b in &blocks {
+                v.blocks.put(
+                    (0, offset),
+                    VersionBlock {
+                        hash: b.hash,
+                        size: b.size,
+                    },
+                );
+                offset += b.size;
+            }
+            ctx.api.model.versions.insert(&v).await?;
+            let refs: Vec<BlockRef> = blocks.iter().map(|b| BlockRef::new(b.hash, uuid)).collect();
+            ctx.api.model.block_refs.insert_many(&refs).await?;
+            ObjectData::FirstBlock(meta.clone(), *first)
+        }
+        _ => return Err(S3Error::NoSuchKey),
+    };
+    let version = ObjectVersion {
+        uuid,
+        timestamp,
+        state: VersionState::Complete(data),
+    };
+    ctx.api
+        .model
+        .objects
+        .insert(&Object::new(dst_bucket.id, dst_key, vec![version]))
+        .await?;
+    let mut x = Xml::new("CopyObjectResult");
+    x.elem("ETag", &format!("\"{}\"", meta.etag))
+        .elem("LastModified", &msec_to_rfc3339(timestamp));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/xml")
+        .body(full_body(x.finish("CopyObjectResult")))
+        .map_err(|e| S3Error::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_sources() {
+        assert_eq!(
+            parse_source("/b/a%20key/x").ok(),
+            Some(("b".to_string(), "a key/x".to_string()))
+        );
+        assert_eq!(parse_source("b/k").ok(), Some(("b".into(), "k".into())));
+        assert!(parse_source("b").is_err());
+        assert!(parse_source("/b/").is_err());
+    }
+}

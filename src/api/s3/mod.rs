@@ -1,0 +1,197 @@
+//! The S3 API endpoint (`[s3_api] api_bind_addr`): an HTTP/1.1 server (hyper, keep-alive,
+//! TCP_NODELAY) that authenticates each request with SigV4, routes it to its operation, and
+//! answers errors as S3 XML. Operations not implemented answer 501 NotImplemented.
+//!
+//! Files: `router` (bucket/key/operation), `request` (authentication and bodies), `error`,
+//! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`.
+
+pub mod bucket;
+pub mod copy;
+pub mod delete;
+pub mod error;
+pub mod get;
+pub mod list;
+pub mod put;
+pub mod request;
+pub mod router;
+pub mod xml;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::block::manager::BlockManager;
+use crate::model::helper::ModelHelper;
+use crate::model::Model;
+use error::S3Error;
+use request::ReqCtx;
+use router::Endpoint;
+
+/// Body of responses.
+pub type ResBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A complete body.
+pub fn full_body(data: impl Into<Bytes>) -> ResBody {
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// An empty body.
+pub fn empty_body() -> ResBody {
+    full_body(Bytes::new())
+}
+
+/// What the S3 endpoint needs.
+pub struct S3Api {
+    pub model: Arc<Model>,
+    pub helper: ModelHelper,
+    pub blocks: Arc<BlockManager>,
+    pub region: String,
+    pub root_domain: Option<String>,
+    pub block_size: usize,
+}
+
+fn request_id() -> String {
+    hex::encode(rand::random::<[u8; 8]>()).to_uppercase()
+}
+
+/// The XML error answer.
+pub fn error_response(e: &S3Error, resource: &str, request_id: &str) -> Response<ResBody> {
+    let status = e.status();
+    let mut builder = Response::builder()
+        .status(status)
+        .header("x-amz-request-id", request_id);
+    if status == StatusCode::NOT_MODIFIED {
+        return builder
+            .body(empty_body())
+            .unwrap_or_else(|_| Response::new(empty_body()));
+    }
+    let mut x = xml::Xml::plain("Error");
+    x.elem("Code", e.code())
+        .elem("Message", &e.to_string())
+        .elem("Resource", resource)
+        .elem("RequestId", request_id);
+    builder = builder.header(http::header::CONTENT_TYPE, "application/xml");
+    builder
+        .body(full_body(x.finish("Error")))
+        .unwrap_or_else(|_| Response::new(empty_body()))
+}
+
+impl S3Api {
+    /// Serves S3 on `listener` until `stop` turns true.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+        loop {
+            let (sock, addr) = tokio::select! {
+                a = listener.accept() => match a {
+                    Ok(a) => a,
+                    Err(e) => {
+                        warn!("S3 API: accept failed: {}", e);
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                _ = stop.changed() => return,
+            };
+            let _ = sock.set_nodelay(true);
+            let api = self.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let api = api.clone();
+                    async move { Ok::<_, Infallible>(api.handle(req, addr).await) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .max_buf_size(64 * 1024)
+                    .serve_connection(TokioIo::new(sock), service);
+                if let Err(e) = conn.await {
+                    debug!("S3 API connection from {} ended: {}", addr, e);
+                }
+            });
+        }
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        addr: SocketAddr,
+    ) -> Response<ResBody> {
+        let rid = request_id();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let resource = path.clone();
+        let res = self.handle_inner(req, &rid).await;
+        let resp = match res {
+            Ok(r) => r,
+            Err(e) => {
+                if e.status().is_server_error() {
+                    warn!("{} {} from {}: {}", method, path, addr, e);
+                } else {
+                    debug!("{} {} from {}: {} {}", method, path, addr, e.code(), e);
+                }
+                let mut r = error_response(&e, &resource, &rid);
+                if method == http::Method::HEAD {
+                    *r.body_mut() = empty_body();
+                }
+                r
+            }
+        };
+        debug!("{} {} -> {}", method, path, resp.status());
+        resp
+    }
+
+    async fn handle_inner(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+        rid: &str,
+    ) -> Result<Response<ResBody>, S3Error> {
+        let ctx = ReqCtx::authenticate(self.clone(), req, rid).await?;
+        let mut resp = match ctx.route.endpoint.clone() {
+            Endpoint::ListBuckets => bucket::list_buckets(&ctx).await,
+            Endpoint::CreateBucket => bucket::create_bucket(ctx).await,
+            Endpoint::DeleteBucket => bucket::delete_bucket(&ctx).await,
+            Endpoint::HeadBucket => bucket::head_bucket(&ctx).await,
+            Endpoint::GetBucketLocation => bucket::get_location(&ctx).await,
+            Endpoint::GetBucketVersioning => bucket::get_versioning(&ctx).await,
+            Endpoint::ListObjects => list::list_objects(&ctx, false).await,
+            Endpoint::ListObjectsV2 => list::list_objects(&ctx, true).await,
+            Endpoint::DeleteObjects => delete::delete_objects(ctx).await,
+            Endpoint::PutObject => put::put_object(ctx).await,
+            Endpoint::CopyObject => copy::copy_object(&ctx).await,
+            Endpoint::GetObject => get::get_object(&ctx, false).await,
+            Endpoint::HeadObject => get::get_object(&ctx, true).await,
+            Endpoint::DeleteObject => delete::delete_object(&ctx).await,
+            Endpoint::Unsupported(what) => Err(S3Error::NotImplemented(format!(
+                "{what} is not implemented by this server"
+            ))),
+        }?;
+        resp.headers_mut().insert(
+            "x-amz-request-id",
+            http::HeaderValue::from_str(rid).unwrap_or(http::HeaderValue::from_static("0")),
+        );
+        Ok(resp)
+    }
+}
+
+/// Binds and starts the S3 endpoint.
+pub async fn start(
+    api: Arc<S3Api>,
+    addr: SocketAddr,
+    stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    info!("S3 API listening on http://{}", addr);
+    tokio::spawn(api.serve(listener, stop));
+    Ok(())
+}
