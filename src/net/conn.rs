@@ -27,7 +27,13 @@ const MAX_MESSAGES_IN_PROGRESS: usize = 1024;
 /// Body chunks buffered between the reader and the consumer of a body.
 const BODY_CHANNEL: usize = 8;
 
-type BodySender = mpsc::Sender<Result<Bytes, String>>;
+/// The receiving end of a streamed body, on the connection's side.
+struct BodySender {
+    tx: mpsc::Sender<Result<Bytes, String>>,
+    /// Set when the body-end chunk arrives. A body whose sender goes away without it (connection
+    /// lost, message cancelled) ends with an error for its consumer, never as if complete.
+    complete: Arc<AtomicBool>,
+}
 
 /// A message whose head or body is still arriving.
 struct Partial {
@@ -44,12 +50,26 @@ struct Incoming {
     body: Option<ByteStream>,
 }
 
-/// Turns a body channel into a stream.
-fn body_stream(rx: mpsc::Receiver<Result<Bytes, String>>) -> ByteStream {
-    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+/// Turns a body channel into a stream that ends after its first error, and ends with an error if
+/// the body was cut short.
+fn body_stream(rx: mpsc::Receiver<Result<Bytes, String>>, complete: Arc<AtomicBool>) -> ByteStream {
+    Box::pin(futures::stream::unfold(Some(rx), move |rx| {
+        let complete = complete.clone();
+        async move {
+            let mut rx = rx?;
+            match rx.recv().await {
+                Some(Ok(data)) => Some((Ok(data), Some(rx))),
+                Some(Err(e)) => Some((Err(e), None)),
+                None if complete.load(Ordering::SeqCst) => None,
+                None => Some((Err(BODY_CUT_SHORT.to_string()), None)),
+            }
+        }
     }))
 }
+
+/// What the consumer of a body cut short sees.
+const BODY_CUT_SHORT: &str =
+    "streamed body cut short (connection lost or message cancelled before its end)";
 
 /// Reassembles chunks into messages. Returns heads as they complete and cancel requests.
 #[derive(Default)]
@@ -100,8 +120,12 @@ impl Assembler {
                 let head = std::mem::take(&mut p.head).freeze();
                 let body = if has_body {
                     let (tx, rx) = mpsc::channel(BODY_CHANNEL);
-                    p.body = Some(tx);
-                    Some(body_stream(rx))
+                    let complete = Arc::new(AtomicBool::new(false));
+                    p.body = Some(BodySender {
+                        tx,
+                        complete: complete.clone(),
+                    });
+                    Some(body_stream(rx, complete))
                 } else {
                     self.partial.remove(&id);
                     None
@@ -126,21 +150,24 @@ impl Assembler {
                 }
                 match chunk.kind {
                     ChunkKind::BodyData => {
-                        if let Some(tx) = &p.body {
-                            if tx.send(Ok(chunk.data)).await.is_err() {
+                        if let Some(b) = &p.body {
+                            if b.tx.send(Ok(chunk.data)).await.is_err() {
                                 // The consumer went away: drop the rest of this body.
                                 p.body = None;
                             }
                         }
                     }
                     ChunkKind::BodyError => {
-                        if let Some(tx) = p.body.take() {
+                        if let Some(b) = p.body.take() {
                             let msg = String::from_utf8_lossy(&chunk.data).into_owned();
-                            let _ = tx.send(Err(msg)).await;
+                            let _ = b.tx.send(Err(msg)).await;
                         }
                         self.partial.remove(&id);
                     }
                     _ => {
+                        if let Some(b) = &p.body {
+                            b.complete.store(true, Ordering::SeqCst);
+                        }
                         self.partial.remove(&id);
                     }
                 }
@@ -412,4 +439,96 @@ pub async fn serve<R, W>(
     }
     drop(tx);
     writer_task.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::frame::Chunk;
+    use futures::StreamExt;
+
+    fn chunk(id: u32, kind: ChunkKind, data: &'static [u8]) -> Chunk {
+        Chunk {
+            id,
+            prio: Priority::Normal,
+            kind,
+            data: Bytes::from_static(data),
+        }
+    }
+
+    /// Starts message 1 with a streamed body and one piece of data; returns its body.
+    async fn started(asm: &mut Assembler) -> ByteStream {
+        let head = ChunkKind::Head {
+            last: true,
+            has_body: true,
+        };
+        let Ok(Event::Message(m)) = asm.push(chunk(1, head, b"h")).await else {
+            panic!("a message");
+        };
+        assert!(matches!(
+            asm.push(chunk(1, ChunkKind::BodyData, b"abc")).await,
+            Ok(Event::Nothing)
+        ));
+        m.body.expect("a body")
+    }
+
+    #[tokio::test]
+    async fn body_ends_cleanly_only_with_its_end_chunk() {
+        // Complete.
+        let mut asm = Assembler::default();
+        let mut body = started(&mut asm).await;
+        assert!(asm.push(chunk(1, ChunkKind::BodyEnd, b"")).await.is_ok());
+        assert_eq!(body.next().await, Some(Ok(Bytes::from_static(b"abc"))));
+        assert_eq!(body.next().await, None);
+
+        // Connection lost (the assembler goes away).
+        let mut asm = Assembler::default();
+        let mut body = started(&mut asm).await;
+        drop(asm);
+        assert_eq!(body.next().await, Some(Ok(Bytes::from_static(b"abc"))));
+        assert!(matches!(body.next().await, Some(Err(e)) if e.contains("cut short")));
+        assert_eq!(body.next().await, None);
+
+        // Cancelled by the peer.
+        let mut asm = Assembler::default();
+        let mut body = started(&mut asm).await;
+        assert!(matches!(
+            asm.push(chunk(1, ChunkKind::Cancel, b"")).await,
+            Ok(Event::Cancel(1))
+        ));
+        assert!(asm.partial.is_empty());
+        assert_eq!(body.next().await, Some(Ok(Bytes::from_static(b"abc"))));
+        assert!(matches!(body.next().await, Some(Err(_))));
+
+        // An error sent by the peer ends the body.
+        let mut asm = Assembler::default();
+        let mut body = started(&mut asm).await;
+        assert!(asm
+            .push(chunk(1, ChunkKind::BodyError, b"disk"))
+            .await
+            .is_ok());
+        assert_eq!(body.next().await, Some(Ok(Bytes::from_static(b"abc"))));
+        assert_eq!(body.next().await, Some(Err("disk".to_string())));
+        assert_eq!(body.next().await, None);
+    }
+
+    /// A cancel chunk frees the slot of a message whose head was only partly received.
+    #[tokio::test]
+    async fn cancel_forgets_a_partial_head() {
+        let mut asm = Assembler::default();
+        let part = ChunkKind::Head {
+            last: false,
+            has_body: false,
+        };
+        assert!(matches!(
+            asm.push(chunk(5, part, b"x")).await,
+            Ok(Event::Nothing)
+        ));
+        assert_eq!(asm.partial.len(), 1);
+        assert!(matches!(
+            asm.push(chunk(5, ChunkKind::Cancel, b"")).await,
+            Ok(Event::Cancel(5))
+        ));
+        assert!(asm.partial.is_empty());
+    }
 }

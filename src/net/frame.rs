@@ -11,7 +11,9 @@
 //!
 //! A message is its head (request: `path_len: u8 ‖ path ‖ payload`; response: `0 ‖ payload`
 //! or `1 ‖ error text`), then, if announced, a body of data chunks ended by a body-end or
-//! body-error chunk. A cancel chunk (client → server) abandons a request.
+//! body-error chunk. A cancel chunk (client → server) abandons a request; the server answers a
+//! cancel with a cancel chunk of its own when it had started sending the response, so that the
+//! client forgets the unfinished response too.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 

@@ -29,7 +29,8 @@ pub struct OutMessage {
 /// Instructions to the writer task.
 pub enum SendCommand {
     Send(OutMessage),
-    /// Stop sending message `id` (its peer no longer wants it).
+    /// Stop sending message `id` (its peer no longer wants it). If part of it was sent already,
+    /// a cancel chunk tells the peer to forget the unfinished message.
     Drop {
         id: u32,
     },
@@ -48,6 +49,8 @@ struct Pending {
     body: Option<mpsc::Receiver<Result<Bytes, String>>>,
     pump: Option<tokio::task::JoinHandle<()>>,
     control: bool,
+    /// At least one chunk of the message was sent.
+    started: bool,
 }
 
 impl Drop for Pending {
@@ -81,6 +84,7 @@ impl Pending {
             let last = self.head.is_empty();
             self.head_sent = last;
             let has_body = self.body.is_some();
+            self.started = true;
             let c = Chunk {
                 id: self.id,
                 prio: self.prio,
@@ -204,27 +208,44 @@ fn apply(cmd: SendCommand, queues: &mut [VecDeque<Pending>; 3], notify: &Arc<Not
                 body,
                 pump,
                 control: false,
+                started: false,
             });
         }
         SendCommand::Drop { id } => {
+            // The peer has already received the first chunks of a started message: without a
+            // cancel chunk it would wait for the rest forever (and keep a message slot taken).
+            let mut started = false;
             for q in queues.iter_mut() {
-                q.retain(|p| p.id != id || p.control);
+                q.retain(|p| {
+                    let dropped = p.id == id && !p.control;
+                    started |= dropped && p.started;
+                    !dropped
+                });
+            }
+            if started {
+                queues[Priority::High as usize].push_front(cancel_chunk(id));
             }
         }
         SendCommand::Cancel { id } => {
             for q in queues.iter_mut() {
                 q.retain(|p| p.id != id || p.control);
             }
-            queues[Priority::High as usize].push_front(Pending {
-                id,
-                prio: Priority::High,
-                head: Bytes::new(),
-                head_sent: true,
-                body: None,
-                pump: None,
-                control: true,
-            });
+            queues[Priority::High as usize].push_front(cancel_chunk(id));
         }
+    }
+}
+
+/// A control message: one cancel chunk for message `id`.
+fn cancel_chunk(id: u32) -> Pending {
+    Pending {
+        id,
+        prio: Priority::High,
+        head: Bytes::new(),
+        head_sent: true,
+        body: None,
+        pump: None,
+        control: true,
+        started: false,
     }
 }
 
@@ -245,4 +266,73 @@ fn pick_chunk(queues: &mut [VecDeque<Pending>; 3]) -> Option<Chunk> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::box_stream::BoxStreamReader;
+    use crate::net::frame::ChunkReader;
+
+    fn message(id: u32, prio: Priority, head_len: usize) -> SendCommand {
+        SendCommand::Send(OutMessage {
+            id,
+            prio,
+            head: Bytes::from(vec![id as u8; head_len]),
+            body: None,
+        })
+    }
+
+    /// A message dropped after its first chunks went out is ended by a cancel chunk (the peer
+    /// would otherwise wait for its end forever); one dropped before it started leaves no trace.
+    #[tokio::test]
+    async fn dropping_a_started_message_sends_a_cancel_chunk() {
+        // A small pipe: the writer blocks inside the second chunk until the test reads.
+        let (a, b) = tokio::io::duplex(1024);
+        let (key, nonce) = ([3u8; 32], [0u8; 24]);
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_writer(BoxStreamWriter::new(a, key, nonce), rx));
+        let mut reader = ChunkReader::new(BoxStreamReader::new(b, key, nonce));
+
+        let send = |c| tx.send(c).map_err(|_| ()).expect("writer alive");
+        send(message(7, Priority::Normal, 5 * CHUNK_MAX));
+        let first = reader.next().await.expect("first chunk");
+        assert_eq!(
+            (first.id, first.kind),
+            (
+                7,
+                ChunkKind::Head {
+                    last: false,
+                    has_body: false
+                }
+            )
+        );
+        send(SendCommand::Drop { id: 7 });
+        send(message(9, Priority::Background, 10));
+        send(SendCommand::Drop { id: 9 });
+        send(message(10, Priority::Background, 10));
+
+        let mut seen = vec![];
+        loop {
+            let c = reader.next().await.expect("chunk");
+            seen.push((c.id, c.kind));
+            if c.id == 10 {
+                break;
+            }
+        }
+        let cancel = seen
+            .iter()
+            .position(|c| *c == (7, ChunkKind::Cancel))
+            .unwrap_or_else(|| panic!("no cancel chunk for message 7: {seen:?}"));
+        assert!(seen[..cancel].iter().all(|c| *c
+            == (
+                7,
+                ChunkKind::Head {
+                    last: false,
+                    has_body: false
+                }
+            )));
+        assert!(seen.iter().all(|c| c.0 != 9), "{seen:?}");
+        assert_eq!(seen.len(), cancel + 2, "{seen:?}");
+    }
 }

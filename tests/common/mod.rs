@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod inproc;
+pub mod netpair;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -112,4 +113,138 @@ pub fn signal(child: &Child, sig: i32) {
 /// Waits for a child to exit for at most `timeout`; returns its status, or None if still running.
 pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
     wait_for(timeout, || child.try_wait().ok().flatten())
+}
+
+/// A running `garage server` that is killed (SIGKILL) when dropped, so that a failing test does
+/// not leave daemons behind.
+pub struct Daemon {
+    pub child: Child,
+}
+
+impl Daemon {
+    pub fn start(node: &NodeDir) -> Self {
+        Self {
+            child: node.spawn_server(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, then reap the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl NodeDir {
+    /// Appends a line to the configuration file (top-level keys only).
+    pub fn append_config(&self, line: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.config)
+            .expect("open config");
+        writeln!(f, "{line}").expect("append to config");
+    }
+
+    /// Removes every configuration line starting with `key`.
+    pub fn remove_config(&self, key: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let kept: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with(key))
+            .collect();
+        std::fs::write(&self.config, kept.join("\n") + "\n").expect("write config");
+    }
+
+    /// The `metadata_dir` of the default configuration.
+    pub fn meta_dir(&self) -> PathBuf {
+        self.path().join("meta")
+    }
+
+    /// The node id from `metadata_dir/node_key.pub` (once the daemon has created it).
+    pub fn node_id_bytes(&self) -> Option<[u8; 32]> {
+        let b = std::fs::read(self.meta_dir().join("node_key.pub")).ok()?;
+        b.try_into().ok()
+    }
+
+    /// `garage status` parsed, or None if the command failed.
+    pub fn status(&self) -> Option<Status> {
+        let out = self.run(&["status"]);
+        out.status
+            .success()
+            .then(|| Status::parse(&String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Waits until `garage status` answers (the daemon is up and its RPC port open).
+    pub fn wait_ready(&self, timeout: Duration) -> Status {
+        wait_for(timeout, || self.status())
+            .unwrap_or_else(|| panic!("daemon never answered `status`; log:\n{}", self.log()))
+    }
+}
+
+/// The short ids (first 16 hex characters) listed by `garage status`, by section.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub healthy: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+impl Status {
+    /// Parses the text of `garage status`: a `==== HEALTHY NODES ====` table, then optionally a
+    /// `==== FAILED NODES ====` table, each with an `ID …` header line.
+    pub fn parse(text: &str) -> Self {
+        let mut s = Status::default();
+        let mut section: Option<bool> = None;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.contains("HEALTHY NODES") {
+                section = Some(true);
+            } else if line.contains("FAILED NODES") {
+                section = Some(false);
+            } else if line.is_empty() || line.starts_with("ID") {
+                continue;
+            } else if let Some(healthy) = section {
+                let id = line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if healthy {
+                    s.healthy.push(id);
+                } else {
+                    s.failed.push(id);
+                }
+            }
+        }
+        s
+    }
+
+    pub fn is_healthy(&self, id: &str) -> bool {
+        self.healthy.iter().any(|h| id.starts_with(h.as_str()))
+    }
+
+    pub fn is_failed(&self, id: &str) -> bool {
+        self.failed.iter().any(|h| id.starts_with(h.as_str()))
+    }
+
+    pub fn knows(&self, id: &str) -> bool {
+        self.is_healthy(id) || self.is_failed(id)
+    }
+}
+
+/// Resident set size of a process in KiB (VmRSS in /proc/<pid>/status).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
