@@ -620,6 +620,9 @@ fn resolve(raw: RawConfig, over: &SecretOverrides) -> Result<Config, ConfigError
     })
 }
 
+/// Where `garage server --single-node` keeps everything when no configuration file exists.
+pub const SINGLE_NODE_DEFAULT_DIR: &str = "./garage-data";
+
 /// The embedded configuration of `garage server --single-node` without a configuration file:
 /// everything under `dir` (metadata, data, and a generated `rpc_secret` kept in
 /// `dir/rpc_secret`), services on 127.0.0.1 (S3 3900, RPC 3901, web 3902, admin 3903).

@@ -16,3 +16,4 @@ pub mod rpc;
 pub mod server;
 pub mod table;
 pub mod util;
+pub mod web;

@@ -252,12 +252,9 @@ impl Garage {
         Ok(garage)
     }
 
-    /// Starts the S3 API if configured.
+    /// Starts the S3 API and the website endpoint, when configured.
     pub async fn start_s3(&self) -> Result<(), ServerError> {
         let config = &self.node.config;
-        let Some(addr) = config.s3_api_bind_addr else {
-            return Ok(());
-        };
         let api = Arc::new(S3Api {
             model: self.model.clone(),
             helper: ModelHelper::new(self.model.clone()),
@@ -266,13 +263,30 @@ impl Garage {
             root_domain: config.s3_api.root_domain.clone(),
             block_size: usize::try_from(config.block_size).unwrap_or(1 << 20),
         });
-        crate::api::s3::start(api, addr, self.node.stop_signal())
-            .await
-            .map_err(|source| ServerError::Listen {
-                what: "s3_api.api_bind_addr",
-                addr,
-                source,
-            })
+        if let Some(addr) = config.s3_api_bind_addr {
+            crate::api::s3::start(api.clone(), addr, self.node.stop_signal())
+                .await
+                .map_err(|source| ServerError::Listen {
+                    what: "s3_api.api_bind_addr",
+                    addr,
+                    source,
+                })?;
+        }
+        if let (Some(addr), Some(web)) = (config.s3_web_bind_addr, &config.s3_web) {
+            let server = Arc::new(crate::web::WebServer {
+                api,
+                root_domain: web.root_domain.clone(),
+                default_index: web.index.clone(),
+            });
+            crate::web::start(server, addr, self.node.stop_signal())
+                .await
+                .map_err(|source| ServerError::Listen {
+                    what: "s3_web.bind_addr",
+                    addr,
+                    source,
+                })?;
+        }
+        Ok(())
     }
 }
 
@@ -391,7 +405,7 @@ pub async fn run_server(config: Config, single_node: bool) -> Result<(), ServerE
             .unwrap_or_else(|| "(no [s3_api] api_bind_addr configured)".into());
         let region = &node.config.s3_api.s3_region;
         println!(
-            "\nGarage is ready (single node).\n  S3 endpoint:   {endpoint}\n  Region:        {region}\n  Access key id: {}\n  Secret key:    {}\n  Bucket:        {}\n\nTry it:\n  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={region} aws --endpoint-url {endpoint} s3 ls s3://{}\n",
+            "\nGarage is ready (single node).\n  S3 endpoint:   {endpoint}\n  Region:        {region}\n  Access key id: {}\n  Secret key:    {}\n  Bucket:        {}\n\nManage it with `garage status`, `garage bucket list`, `garage key list`… (from this directory, or with -c CONFIG).\n\nTry it:\n  AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={region} aws --endpoint-url {endpoint} s3 ls s3://{}\n",
             info.key_id, info.secret, info.bucket, info.key_id, info.secret, info.bucket
         );
     }

@@ -69,6 +69,12 @@ pub enum AdminRpc {
         name: String,
         local: Option<String>,
     },
+    BucketWebsite {
+        bucket: String,
+        allow: bool,
+        index: Option<String>,
+        error: Option<String>,
+    },
     BucketPerm {
         bucket: String,
         key: String,
@@ -254,6 +260,7 @@ impl Handler<AdminRpc> for AdminService {
             | AdminRpc::BucketAlias { .. }
             | AdminRpc::BucketUnalias { .. }
             | AdminRpc::BucketPerm { .. }
+            | AdminRpc::BucketWebsite { .. }
             | AdminRpc::KeyList
             | AdminRpc::KeyInfo { .. }
             | AdminRpc::KeyCreate { .. }
@@ -393,6 +400,32 @@ impl AdminService {
                     "New permissions for key {} on bucket {}: read {}, write {}, owner {}.",
                     key, bucket, p.allow_read, p.allow_write, p.allow_owner
                 ))
+            }
+            AdminRpc::BucketWebsite {
+                bucket,
+                allow,
+                index,
+                error,
+            } => {
+                let mut b = h.find_bucket(&bucket).await?;
+                let conf = allow.then(|| crate::model::bucket::WebsiteConfig {
+                    index_document: index.unwrap_or_else(|| "index.html".into()),
+                    error_document: error,
+                });
+                if let Some(p) = b.params_mut() {
+                    p.website_config.update(conf.clone());
+                }
+                h.model.buckets.insert(&b).await?;
+                AdminResponse::Done(match conf {
+                    Some(c) => format!(
+                        "Website access allowed for bucket {bucket} (index document {}{}).",
+                        c.index_document,
+                        c.error_document
+                            .map(|e| format!(", error document {e}"))
+                            .unwrap_or_default()
+                    ),
+                    None => format!("Website access denied for bucket {bucket}."),
+                })
             }
             AdminRpc::KeyList => AdminResponse::Keys(
                 h.list_keys()

@@ -36,6 +36,8 @@ pub enum BucketCommand {
     Alias(AliasOpt),
     /// Remove an alias of a bucket
     Unalias(AliasOpt),
+    /// Allow or deny serving the bucket as a static website on the web endpoint
+    Website(WebsiteOpt),
     /// Give a key permissions on a bucket
     Allow(PermOpt),
     /// Take permissions of a key on a bucket away
@@ -52,6 +54,25 @@ pub struct AliasOpt {
     /// Make the alias local to this key (id, prefix or name) instead of global
     #[arg(long)]
     pub local: Option<String>,
+}
+
+/// Options of `bucket website`.
+#[derive(Debug, Args)]
+pub struct WebsiteOpt {
+    /// The bucket (name or id)
+    pub bucket: String,
+    /// Allow website access
+    #[arg(long, conflicts_with = "deny")]
+    pub allow: bool,
+    /// Deny website access
+    #[arg(long)]
+    pub deny: bool,
+    /// Index document served for paths ending in / (default index.html)
+    #[arg(short = 'i', long = "index-document")]
+    pub index_document: Option<String>,
+    /// Document served with status 404 when an object is missing
+    #[arg(short = 'e', long = "error-document")]
+    pub error_document: Option<String>,
 }
 
 /// Options of `bucket allow` / `bucket deny`.
@@ -178,6 +199,17 @@ pub fn bucket_request(cmd: &BucketCommand) -> anyhow::Result<AdminRpc> {
                 anyhow::bail!("add --yes to delete bucket {name}");
             }
             AdminRpc::BucketDelete { name: name.clone() }
+        }
+        BucketCommand::Website(o) => {
+            if o.allow == o.deny {
+                anyhow::bail!("give exactly one of --allow and --deny");
+            }
+            AdminRpc::BucketWebsite {
+                bucket: o.bucket.clone(),
+                allow: o.allow,
+                index: o.index_document.clone(),
+                error: o.error_document.clone(),
+            }
         }
         BucketCommand::Alias(o) => AdminRpc::BucketAlias {
             bucket: o.bucket.clone(),

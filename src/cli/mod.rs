@@ -64,7 +64,7 @@ pub enum Command {
         #[arg(long)]
         single_node: bool,
         /// Where the embedded single-node configuration keeps everything
-        #[arg(long, default_value = "./garage-data")]
+        #[arg(long, default_value = crate::config::SINGLE_NODE_DEFAULT_DIR)]
         data_dir: PathBuf,
     },
     /// Show the nodes of the cluster: healthy ones, then failed ones
@@ -160,8 +160,14 @@ impl Cli {
         o
     }
 
-    /// Loads the configuration named on the command line.
+    /// Loads the configuration named on the command line. When there is no file there but a
+    /// single-node server started from this directory (`./garage-data`), its embedded
+    /// configuration is used, so `garage status` works next to `garage server --single-node`.
     pub fn load_config(&self) -> anyhow::Result<Config> {
+        let local = std::path::Path::new(crate::config::SINGLE_NODE_DEFAULT_DIR);
+        if !self.config_file.exists() && local.join("rpc_secret").exists() {
+            return Ok(crate::config::single_node_config(local)?);
+        }
         Ok(read_config(&self.config_file, &self.secret_overrides())?)
     }
 

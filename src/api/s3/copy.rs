@@ -44,9 +44,9 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let src_bucket = ctx.bucket_by_name(&src_bucket_name, Need::Read).await?;
     let dst_bucket = ctx.bucket(Need::Write).await?;
     let dst_key = ctx.object_key()?.to_string();
-    let (_, src_version, src_meta) = find_object(ctx, &src_bucket.id, &src_key).await?;
+    let (_, src_version, src_meta) = find_object(&ctx.api, &src_bucket.id, &src_key).await?;
     check_conditions(
-        ctx,
+        &ctx.headers,
         "x-amz-copy-source-",
         &src_meta.etag,
         src_version.timestamp,
@@ -79,7 +79,7 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let data = match src_version.data() {
         Some(ObjectData::Inline(_, bytes)) => ObjectData::Inline(meta.clone(), bytes.clone()),
         Some(ObjectData::FirstBlock(_, first)) => {
-            let blocks = version_blocks(ctx, &src_version.uuid).await?;
+            let blocks = version_blocks(&ctx.api, &src_version.uuid).await?;
             let mut v = Version::new(uuid, dst_bucket.id, dst_key.clone());
             let mut offset = 0u64;
             for b in &blocks {

@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, StreamBody};
 
 use super::error::S3Error;
 use super::request::{Need, ReqCtx};
-use super::{empty_body, full_body, ResBody};
+use super::{empty_body, full_body, ResBody, S3Api};
 use crate::model::object::{Object, ObjectData, ObjectMeta, ObjectVersion};
 use crate::model::version::VersionBlock;
 use crate::net::frame::Priority;
@@ -23,13 +23,18 @@ const READ_AHEAD: usize = 2;
 
 /// Checks conditional headers (`prefix` is "" for GET/HEAD, "x-amz-copy-source-" for copies).
 pub fn check_conditions(
-    ctx: &ReqCtx,
+    headers: &http::HeaderMap,
     prefix: &str,
     etag: &str,
     last_modified: u64,
     copy: bool,
 ) -> Result<(), S3Error> {
-    let h = |n: &str| ctx.header(&format!("{prefix}{n}")).map(str::trim);
+    let h = |n: &str| {
+        headers
+            .get(format!("{prefix}{n}"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     let matches = |list: &str| {
         list.split(',')
             .map(|e| e.trim().trim_start_matches("W/").trim_matches('"'))
@@ -102,12 +107,11 @@ pub fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error
 
 /// The object's visible version and its metadata.
 pub async fn find_object(
-    ctx: &ReqCtx,
+    api: &S3Api,
     bucket: &crate::util::ids::Uuid,
     key: &str,
 ) -> Result<(Object, ObjectVersion, ObjectMeta), S3Error> {
-    let obj = ctx
-        .api
+    let obj = api
         .model
         .objects
         .get(bucket, &key.to_string())
@@ -120,11 +124,10 @@ pub async fn find_object(
 
 /// The block list of a version, in order.
 pub async fn version_blocks(
-    ctx: &ReqCtx,
+    api: &S3Api,
     version: &crate::util::ids::Uuid,
 ) -> Result<Vec<VersionBlock>, S3Error> {
-    let v = ctx
-        .api
+    let v = api
         .model
         .versions
         .get(version, &EmptyKey)
@@ -140,11 +143,37 @@ pub async fn version_blocks(
 pub async fn get_object(ctx: &ReqCtx, head_only: bool) -> Result<Response<ResBody>, S3Error> {
     let bucket = ctx.bucket(Need::Read).await?;
     let key = ctx.object_key()?;
-    let (_, version, meta) = find_object(ctx, &bucket.id, key).await?;
-    check_conditions(ctx, "", &meta.etag, version.timestamp, false)?;
-    let q = &ctx.route.query;
+    let (_, version, meta) = find_object(&ctx.api, &bucket.id, key).await?;
+    let checksum = ctx
+        .header("x-amz-checksum-mode")
+        .map(|m| m.eq_ignore_ascii_case("enabled"))
+        == Some(true);
+    object_response(
+        &ctx.api,
+        &version,
+        &meta,
+        &ctx.headers,
+        &ctx.route.query,
+        head_only,
+        checksum,
+    )
+    .await
+}
 
-    let mut range = match ctx.header("range") {
+/// The answer to a GET or HEAD of an object version: conditional requests, range,
+/// `partNumber`, `response-*` overrides, stored headers, and the streamed body. Shared by the
+/// S3 endpoint and the website endpoint.
+pub async fn object_response(
+    api: &S3Api,
+    version: &ObjectVersion,
+    meta: &ObjectMeta,
+    headers: &http::HeaderMap,
+    q: &std::collections::BTreeMap<String, String>,
+    head_only: bool,
+    with_checksum: bool,
+) -> Result<Response<ResBody>, S3Error> {
+    check_conditions(headers, "", &meta.etag, version.timestamp, false)?;
+    let mut range = match headers.get("range").and_then(|v| v.to_str().ok()) {
         Some(r) => parse_range(r, meta.size)?,
         None => None,
     };
@@ -196,11 +225,7 @@ pub async fn get_object(ctx: &ReqCtx, head_only: bool) -> Result<Response<ResBod
     if q.contains_key("partNumber") {
         resp = resp.header("x-amz-mp-parts-count", "1");
     }
-    if ctx
-        .header("x-amz-checksum-mode")
-        .map(|m| m.eq_ignore_ascii_case("enabled"))
-        == Some(true)
-    {
+    if with_checksum {
         if let Some((algo, value)) = &meta.checksum {
             resp = resp.header(
                 format!("x-amz-checksum-{}", algo.to_ascii_lowercase()),
@@ -231,8 +256,8 @@ pub async fn get_object(ctx: &ReqCtx, head_only: bool) -> Result<Response<ResBod
             full_body(Bytes::from(bytes[start as usize..end as usize].to_vec()))
         }
         Some(ObjectData::FirstBlock(_, _)) => {
-            let blocks = version_blocks(ctx, &version.uuid).await?;
-            stream_blocks(ctx, blocks, start, end)
+            let blocks = version_blocks(api, &version.uuid).await?;
+            stream_blocks(api, blocks, start, end)
         }
         _ => return Err(S3Error::NoSuchKey),
     };
@@ -241,7 +266,7 @@ pub async fn get_object(ctx: &ReqCtx, head_only: bool) -> Result<Response<ResBod
 }
 
 /// Streams the bytes `[start, end)` of a block list.
-fn stream_blocks(ctx: &ReqCtx, blocks: Vec<VersionBlock>, start: u64, end: u64) -> ResBody {
+fn stream_blocks(api: &S3Api, blocks: Vec<VersionBlock>, start: u64, end: u64) -> ResBody {
     let mut wanted = vec![];
     let mut offset = 0u64;
     for b in blocks {
@@ -254,7 +279,7 @@ fn stream_blocks(ctx: &ReqCtx, blocks: Vec<VersionBlock>, start: u64, end: u64) 
         let to = (end.min(be)) - bs;
         wanted.push((b.hash, from as usize, to as usize));
     }
-    let mgr = ctx.api.blocks.clone();
+    let mgr = api.blocks.clone();
     let s = stream::iter(wanted)
         .map(move |(hash, from, to)| {
             let mgr = mgr.clone();
