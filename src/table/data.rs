@@ -39,7 +39,7 @@ pub struct TableData {
     pub queue_notify: Arc<Notify>,
 }
 
-fn db_err(table: &'static str) -> impl Fn(crate::db::Error) -> TableError {
+pub(crate) fn db_err(table: &'static str) -> impl Fn(crate::db::Error) -> TableError {
     move |e| TableError::Db {
         table,
         message: e.to_string(),

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::data::TableData;
+use super::data::{db_err, TableData};
 use super::TableError;
 use crate::db::{TxError, TxResult};
 use crate::util::background::{WorkerHandle, WorkerState};
@@ -170,15 +170,9 @@ impl TableData {
     /// Processes up to `batch` todo items; returns how many were processed.
     pub fn merkle_update_batch(&self, batch: usize) -> Result<usize, TableError> {
         let mut items = vec![];
-        let iter = self.merkle_todo.iter().map_err(|e| TableError::Db {
-            table: self.name,
-            message: e.to_string(),
-        })?;
+        let iter = self.merkle_todo.iter().map_err(db_err(self.name))?;
         for item in iter.take(batch) {
-            let (k, v) = item.map_err(|e| TableError::Db {
-                table: self.name,
-                message: e.to_string(),
-            })?;
+            let (k, v) = item.map_err(db_err(self.name))?;
             items.push((k, v));
         }
         for (k, v) in &items {
@@ -192,10 +186,7 @@ impl TableData {
         Ok(self
             .merkle_nodes
             .get(&key.encode())
-            .map_err(|e| TableError::Db {
-                table: self.name,
-                message: e.to_string(),
-            })?
+            .map_err(db_err(self.name))?
             .map(|v| decode_summary(&v))
             .unwrap_or_default())
     }
@@ -209,15 +200,9 @@ impl TableData {
         let iter = self
             .merkle_nodes
             .range(Bound::Included(low.as_slice()), Bound::Unbounded)
-            .map_err(|e| TableError::Db {
-                table: self.name,
-                message: e.to_string(),
-            })?;
+            .map_err(db_err(self.name))?;
         for item in iter {
-            let (k, v) = item.map_err(|e| TableError::Db {
-                table: self.name,
-                message: e.to_string(),
-            })?;
+            let (k, v) = item.map_err(db_err(self.name))?;
             if !k.starts_with(&low) || k.len() != low.len() + 1 {
                 break;
             }
@@ -237,15 +222,9 @@ impl TableData {
         let iter = self
             .merkle_leaves
             .range(Bound::Included(low.as_slice()), Bound::Unbounded)
-            .map_err(|e| TableError::Db {
-                table: self.name,
-                message: e.to_string(),
-            })?;
+            .map_err(db_err(self.name))?;
         for item in iter {
-            let (k, v) = item.map_err(|e| TableError::Db {
-                table: self.name,
-                message: e.to_string(),
-            })?;
+            let (k, v) = item.map_err(db_err(self.name))?;
             if !k.starts_with(&low) {
                 break;
             }

@@ -7,17 +7,13 @@
 //! Paths are object keys, never files: `..`, encoded slashes and NUL are just key bytes.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::warn;
 
 use crate::api::s3::error::S3Error;
 use crate::api::s3::get::{find_object, object_response};
@@ -55,7 +51,7 @@ impl WebServer {
         host
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<ResBody> {
+    async fn answer(&self, req: Request<Incoming>) -> Response<ResBody> {
         let head = match *req.method() {
             http::Method::GET => false,
             http::Method::HEAD => true,
@@ -168,37 +164,15 @@ impl WebServer {
             Err(e) => Err(e),
         }
     }
+}
 
-    /// Serves websites on `listener` until `stop` turns true.
-    pub async fn serve_on(self: Arc<Self>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
-        loop {
-            let (sock, addr) = tokio::select! {
-                a = listener.accept() => match a {
-                    Ok(a) => a,
-                    Err(e) => {
-                        warn!("web: accept failed: {}", e);
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-                _ = stop.changed() => return,
-            };
-            let _ = sock.set_nodelay(true);
-            let this = self.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let this = this.clone();
-                    async move { Ok::<_, Infallible>(this.handle(req).await) }
-                });
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(sock), service)
-                    .await
-                {
-                    debug!("web connection from {} ended: {}", addr, e);
-                }
-            });
-        }
+impl crate::api::http::HttpHandler for WebServer {
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        _peer: SocketAddr,
+    ) -> Response<ResBody> {
+        self.answer(req).await
     }
 }
 
@@ -208,10 +182,7 @@ pub async fn start(
     addr: SocketAddr,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
-    info!("Web endpoint listening on http://{}", addr);
-    tokio::spawn(server.serve_on(listener, stop));
-    Ok(())
+    crate::api::http::start("Web endpoint", server, addr, stop).await
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ pub mod request;
 pub mod router;
 pub mod xml;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -25,11 +24,8 @@ use http::{Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::block::manager::BlockManager;
 use crate::model::helper::ModelHelper;
@@ -90,39 +86,7 @@ pub fn error_response(e: &S3Error, resource: &str, request_id: &str) -> Response
 }
 
 impl S3Api {
-    /// Serves S3 on `listener` until `stop` turns true.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
-        loop {
-            let (sock, addr) = tokio::select! {
-                a = listener.accept() => match a {
-                    Ok(a) => a,
-                    Err(e) => {
-                        warn!("S3 API: accept failed: {}", e);
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-                _ = stop.changed() => return,
-            };
-            let _ = sock.set_nodelay(true);
-            let api = self.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let api = api.clone();
-                    async move { Ok::<_, Infallible>(api.handle(req, addr).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .max_buf_size(64 * 1024)
-                    .serve_connection(TokioIo::new(sock), service);
-                if let Err(e) = conn.await {
-                    debug!("S3 API connection from {} ended: {}", addr, e);
-                }
-            });
-        }
-    }
-
-    async fn handle(
+    async fn handle_request(
         self: Arc<Self>,
         req: Request<Incoming>,
         addr: SocketAddr,
@@ -184,14 +148,21 @@ impl S3Api {
     }
 }
 
+impl crate::api::http::HttpHandler for S3Api {
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = Response<ResBody>> + Send {
+        self.handle_request(req, peer)
+    }
+}
+
 /// Binds and starts the S3 endpoint.
 pub async fn start(
     api: Arc<S3Api>,
     addr: SocketAddr,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
-    info!("S3 API listening on http://{}", addr);
-    tokio::spawn(api.serve(listener, stop));
-    Ok(())
+    crate::api::http::start("S3 API", api, addr, stop).await
 }
