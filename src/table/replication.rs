@@ -26,6 +26,9 @@ pub trait Replication: Send + Sync {
     }
     /// The layout version the current placement comes from.
     fn layout_version(&self) -> u64;
+    /// The highest layout version `node` is recorded as synced at (set by the node itself, or
+    /// by `garage layout skip-dead-nodes` for a node that is gone).
+    fn synced_version(&self, node: &NodeId) -> u64;
 }
 
 /// Read and write quorums for a replication factor (DESIGN.md §6).
@@ -70,6 +73,9 @@ impl Replication for Sharded {
     fn layout_version(&self) -> u64 {
         self.layout.read(|h| h.current().version)
     }
+    fn synced_version(&self, node: &NodeId) -> u64 {
+        self.layout.read(|h| h.sync.get(node).copied().unwrap_or(0))
+    }
 }
 
 /// Full-copy replication: every node with a role holds every entry.
@@ -102,6 +108,9 @@ impl Replication for FullCopy {
     }
     fn layout_version(&self) -> u64 {
         self.layout.read(|h| h.current().version)
+    }
+    fn synced_version(&self, node: &NodeId) -> u64 {
+        self.layout.read(|h| h.sync.get(node).copied().unwrap_or(0))
     }
 }
 
