@@ -18,6 +18,12 @@ pub enum S3Error {
     NoSuchKey,
     #[error("The specified upload does not exist.")]
     NoSuchUpload,
+    #[error("One or more of the specified parts could not be found or its ETag did not match.")]
+    InvalidPart,
+    #[error("The list of parts was not in ascending order.")]
+    InvalidPartOrder,
+    #[error("Your proposed upload is smaller than the minimum allowed object size (5 MiB for every part but the last).")]
+    EntityTooSmall,
     #[error("{0}")]
     AccessDenied(String),
     #[error("The requested bucket name is not available.")]
@@ -68,6 +74,9 @@ impl S3Error {
             Self::NoSuchBucket(_) => "NoSuchBucket",
             Self::NoSuchKey => "NoSuchKey",
             Self::NoSuchUpload => "NoSuchUpload",
+            Self::InvalidPart => "InvalidPart",
+            Self::InvalidPartOrder => "InvalidPartOrder",
+            Self::EntityTooSmall => "EntityTooSmall",
             Self::AccessDenied(_) => "AccessDenied",
             Self::BucketAlreadyExists => "BucketAlreadyExists",
             Self::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
@@ -104,7 +113,10 @@ impl S3Error {
             | Self::BadDigest
             | Self::EntityTooLarge
             | Self::IncompleteBody
-            | Self::KeyTooLongError => 400,
+            | Self::KeyTooLongError
+            | Self::InvalidPart
+            | Self::InvalidPartOrder
+            | Self::EntityTooSmall => 400,
             Self::InvalidRange => 416,
             Self::PreconditionFailed => 412,
             Self::NotModified => 304,

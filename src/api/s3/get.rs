@@ -127,6 +127,18 @@ pub async fn version_blocks(
     api: &S3Api,
     version: &crate::util::ids::Uuid,
 ) -> Result<Vec<VersionBlock>, S3Error> {
+    Ok(version_blocks_with_parts(api, version)
+        .await?
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect())
+}
+
+/// The block list of a version with the part number of each block, in order.
+pub async fn version_blocks_with_parts(
+    api: &S3Api,
+    version: &crate::util::ids::Uuid,
+) -> Result<Vec<(u64, VersionBlock)>, S3Error> {
     let v = api
         .model
         .versions
@@ -136,7 +148,10 @@ pub async fn version_blocks(
     if v.deleted.get() {
         return Err(S3Error::NoSuchKey);
     }
-    Ok(v.blocks.iter().map(|(_, b)| *b).collect())
+    Ok(v.blocks
+        .iter()
+        .map(|((k, _), b)| (super::multipart::part_of(*k), *b))
+        .collect())
 }
 
 /// GET or HEAD /bucket/key
@@ -177,15 +192,38 @@ pub async fn object_response(
         Some(r) => parse_range(r, meta.size)?,
         None => None,
     };
+    // Block list (for block objects) and the byte range of each part.
+    let blocks = match version.data() {
+        Some(ObjectData::FirstBlock(..)) => {
+            Some(version_blocks_with_parts(api, &version.uuid).await?)
+        }
+        _ => None,
+    };
+    let mut parts: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
+    let mut offset = 0u64;
+    for (part, b) in blocks.iter().flatten() {
+        let e = parts.entry(*part).or_insert((offset, offset));
+        e.1 = offset + b.size;
+        offset += b.size;
+    }
+    let part_count = parts.len().max(1);
     if let Some(p) = q.get("partNumber") {
-        // Objects are single-part: part 1 is the whole object.
-        match p.parse::<u64>() {
-            Ok(1) => range = None,
-            _ => {
-                return Err(S3Error::InvalidArgument(format!(
-                    "invalid part number {p:?}: this object has 1 part"
-                )))
+        let n: u64 = p
+            .parse()
+            .map_err(|_| S3Error::InvalidArgument(format!("invalid part number {p:?}")))?;
+        if parts.len() <= 1 {
+            // A single-part object: part 1 is the whole object.
+            if n != 1 {
+                return Err(S3Error::InvalidPart);
             }
+            range = None;
+        } else {
+            let (s, e) = parts
+                .values()
+                .nth((n as usize).wrapping_sub(1))
+                .copied()
+                .ok_or(S3Error::InvalidPart)?;
+            range = (e > s).then(|| (s, e - 1));
         }
     }
 
@@ -223,7 +261,7 @@ pub async fn object_response(
         }
     }
     if q.contains_key("partNumber") {
-        resp = resp.header("x-amz-mp-parts-count", "1");
+        resp = resp.header("x-amz-mp-parts-count", part_count.to_string());
     }
     if with_checksum {
         if let Some((algo, value)) = &meta.checksum {
@@ -256,7 +294,11 @@ pub async fn object_response(
             full_body(Bytes::from(bytes[start as usize..end as usize].to_vec()))
         }
         Some(ObjectData::FirstBlock(_, _)) => {
-            let blocks = version_blocks(api, &version.uuid).await?;
+            let blocks = blocks
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(_, b)| b)
+                .collect();
             stream_blocks(api, blocks, start, end)
         }
         _ => return Err(S3Error::NoSuchKey),

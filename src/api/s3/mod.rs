@@ -11,6 +11,7 @@ pub mod delete;
 pub mod error;
 pub mod get;
 pub mod list;
+pub mod multipart;
 pub mod put;
 pub mod request;
 pub mod router;
@@ -136,6 +137,12 @@ impl S3Api {
             Endpoint::GetObject => get::get_object(&ctx, false).await,
             Endpoint::HeadObject => get::get_object(&ctx, true).await,
             Endpoint::DeleteObject => delete::delete_object(&ctx).await,
+            Endpoint::CreateMultipartUpload => multipart::create(&ctx).await,
+            Endpoint::UploadPart => multipart::upload_part(ctx).await,
+            Endpoint::CompleteMultipartUpload => multipart::complete(ctx).await,
+            Endpoint::AbortMultipartUpload => multipart::abort(&ctx).await,
+            Endpoint::ListParts => multipart::list_parts(&ctx).await,
+            Endpoint::ListMultipartUploads => multipart::list_uploads(&ctx).await,
             Endpoint::Unsupported(what) => Err(S3Error::NotImplemented(format!(
                 "{what} is not implemented by this server"
             ))),

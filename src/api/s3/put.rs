@@ -61,7 +61,7 @@ pub fn object_headers(h: &HeaderMap) -> ObjectHeaders {
 }
 
 /// Hashes computed over a body as it streams.
-struct BodyHashes {
+pub(super) struct BodyHashes {
     md5: Md5,
     sha256: Option<Sha256>,
     checksum: Option<Checksummer>,
@@ -69,6 +69,21 @@ struct BodyHashes {
 }
 
 impl BodyHashes {
+    /// The hashers a request's checks need (MD5 always, for the ETag).
+    pub(super) fn for_request(exp: &Expected) -> Self {
+        let algo = exp
+            .checksum
+            .as_ref()
+            .map(|c| c.algorithm())
+            .or(exp.trailer_algo);
+        Self {
+            md5: Md5::new(),
+            sha256: matches!(exp.content_sha256, ContentSha256::Sha256(_)).then(Sha256::new),
+            checksum: algo.map(Checksummer::new),
+            size: 0,
+        }
+    }
+
     fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
         if let Some(s) = &mut self.sha256 {
@@ -82,7 +97,7 @@ impl BodyHashes {
 }
 
 /// What the request says the body must be.
-struct Expected {
+pub(super) struct Expected {
     content_sha256: ContentSha256,
     md5: Option<String>,
     /// Checksum given as a header.
@@ -92,7 +107,7 @@ struct Expected {
     length: Option<u64>,
 }
 
-fn expected(ctx: &ReqCtx) -> Result<Expected, S3Error> {
+pub(super) fn expected(ctx: &ReqCtx) -> Result<Expected, S3Error> {
     let mut checksum = None;
     for algo in [
         ChecksumAlgorithm::Crc32,
@@ -132,7 +147,7 @@ fn expected(ctx: &ReqCtx) -> Result<Expected, S3Error> {
 }
 
 /// Checks the hashes of a complete body; returns (etag, stored checksum).
-fn check_body(
+pub(super) fn check_body(
     ctx: &ReqCtx,
     exp: &Expected,
     h: BodyHashes,
@@ -195,17 +210,7 @@ pub async fn save_object(
     mut body: ReqBody,
 ) -> Result<ObjectMeta, S3Error> {
     let exp = expected(ctx)?;
-    let algo = exp
-        .checksum
-        .as_ref()
-        .map(|c| c.algorithm())
-        .or(exp.trailer_algo);
-    let mut hashes = BodyHashes {
-        md5: Md5::new(),
-        sha256: matches!(exp.content_sha256, ContentSha256::Sha256(_)).then(Sha256::new),
-        checksum: algo.map(Checksummer::new),
-        size: 0,
-    };
+    let mut hashes = BodyHashes::for_request(&exp);
     let (head, ended) = read_head(&mut body, INLINE_THRESHOLD).await?;
     if ended {
         hashes.update(&head);
@@ -243,7 +248,7 @@ pub async fn save_object(
     objects
         .insert(&Object::new(bucket, key.to_string(), vec![uploading]))
         .await?;
-    let res = store_blocks(ctx, bucket, key, uuid, head, body, hashes).await;
+    let res = store_blocks(ctx, bucket, key, uuid, 0, head, body, hashes).await;
     let res = match res {
         Ok((first, hashes)) => check_body(ctx, &exp, hashes).map(|(etag, cs)| (first, etag, cs)),
         Err(e) => Err(e),
@@ -257,6 +262,8 @@ pub async fn save_object(
                 checksum,
             };
             let (first_hash, size) = first;
+            let first_hash =
+                first_hash.ok_or_else(|| S3Error::Internal("empty upload in block mode".into()))?;
             let meta = ObjectMeta { size, ..meta };
             let done = ObjectVersion {
                 uuid,
@@ -286,15 +293,17 @@ pub async fn save_object(
 }
 
 /// Cuts the body into blocks and stores them; returns (first block hash, total size).
-async fn store_blocks(
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn store_blocks(
     ctx: &ReqCtx,
     bucket: Uuid,
     key: &str,
     version: Uuid,
+    part_key: u64,
     head: BytesMut,
     mut body: ReqBody,
     mut hashes: BodyHashes,
-) -> Result<((crate::util::ids::Hash, u64), BodyHashes), S3Error> {
+) -> Result<((Option<crate::util::ids::Hash>, u64), BodyHashes), S3Error> {
     let block_size = ctx.api.block_size;
     let mut buf = head;
     let mut offset = 0u64;
@@ -328,7 +337,7 @@ async fn store_blocks(
         if first.is_none() {
             first = Some(hash);
         }
-        let pos = (0u64, offset);
+        let pos = (part_key, offset);
         offset += block.len() as u64;
         let size = block.len() as u64;
         in_flight.push(async move {
@@ -359,7 +368,6 @@ async fn store_blocks(
     while let Some(r) = in_flight.next().await {
         r?;
     }
-    let first = first.ok_or_else(|| S3Error::Internal("empty upload in block mode".into()))?;
     Ok(((first, offset), hashes))
 }
 

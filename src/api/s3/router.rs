@@ -26,6 +26,12 @@ pub enum Endpoint {
     GetObject,
     HeadObject,
     DeleteObject,
+    CreateMultipartUpload,
+    UploadPart,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListParts,
+    ListMultipartUploads,
     /// Recognised but not implemented: answered 501.
     Unsupported(&'static str),
 }
@@ -59,7 +65,6 @@ const UNSUPPORTED_BUCKET_QUERIES: &[(&str, &str)] = &[
     ("website", "PutBucketWebsite/GetBucketWebsite"),
     ("cors", "bucket CORS"),
     ("lifecycle", "bucket lifecycle"),
-    ("uploads", "ListMultipartUploads"),
     ("replication", "replication"),
     ("encryption", "bucket encryption"),
     ("logging", "bucket logging"),
@@ -77,8 +82,6 @@ const UNSUPPORTED_BUCKET_QUERIES: &[(&str, &str)] = &[
 ];
 
 const UNSUPPORTED_OBJECT_QUERIES: &[(&str, &str)] = &[
-    ("uploads", "multipart uploads"),
-    ("uploadId", "multipart uploads"),
     ("acl", "object ACLs"),
     ("tagging", "object tagging"),
     ("retention", "object retention"),
@@ -143,6 +146,18 @@ pub fn route(
     let endpoint = match (&bucket, &key) {
         (None, _) => match *method {
             M::GET => Endpoint::ListBuckets,
+            _ => return Err(S3Error::MethodNotAllowed),
+        },
+        (Some(_), None) if has("uploads") && *method == M::GET => Endpoint::ListMultipartUploads,
+        (Some(_), Some(_)) if has("uploads") && *method == M::POST => {
+            Endpoint::CreateMultipartUpload
+        }
+        (Some(_), Some(_)) if has("uploadId") => match *method {
+            M::PUT if has_copy_source => Endpoint::Unsupported("UploadPartCopy"),
+            M::PUT => Endpoint::UploadPart,
+            M::POST => Endpoint::CompleteMultipartUpload,
+            M::DELETE => Endpoint::AbortMultipartUpload,
+            M::GET => Endpoint::ListParts,
             _ => return Err(S3Error::MethodNotAllowed),
         },
         (Some(_), None) => {

@@ -1,0 +1,425 @@
+//! Multipart uploads: CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
+//! AbortMultipartUpload, ListParts, ListMultipartUploads.
+//!
+//! An upload is an object version in state `Uploading { multipart: true }`; its id is the
+//! version id. Each part upload stores its blocks in that version's entry at positions
+//! `(part_number << 40 | upload time, offset)` and records `part_etags[part] = "etag ts size"`,
+//! so a re-uploaded part never mixes with its previous upload. Complete checks the part list
+//! (order, ETags, sizes ≥ 5 MiB except the last), writes a new version holding exactly the
+//! chosen blocks at `(part_number << 40, offset)` with its block references, marks the upload
+//! version aborted (which frees the unused blocks through the cascade) and makes the new version
+//! visible. ETag = MD5 of the parts' binary MD5s + `-N`.
+
+use std::collections::BTreeMap;
+
+use http::{Response, StatusCode};
+use md5::{Digest, Md5};
+use serde::Deserialize;
+
+use super::error::S3Error;
+use super::put::{check_body, expected, object_headers, store_blocks, BodyHashes};
+use super::request::{Need, ReqCtx, MAX_XML_BODY};
+use super::xml::{parse, Xml};
+use super::{empty_body, full_body, ResBody};
+use crate::model::block_ref::BlockRef;
+use crate::model::object::{
+    Object, ObjectData, ObjectFilter, ObjectMeta, ObjectVersion, VersionState,
+};
+use crate::model::version::{PartEtag, Version};
+use crate::table::schema::EmptyKey;
+use crate::util::ids::Uuid;
+use crate::util::time::{msec_to_rfc3339, now_msec};
+
+/// Smallest part allowed, except the last one.
+const MIN_PART_SIZE: u64 = 5 << 20;
+/// Highest part number.
+const MAX_PART_NUMBER: u64 = 10_000;
+
+/// The block position key of a part upload.
+pub fn part_key(part: u64, upload_ts: u64) -> u64 {
+    (part << 40) | (upload_ts & ((1 << 40) - 1))
+}
+
+/// The part number of a block position key.
+pub fn part_of(key: u64) -> u64 {
+    key >> 40
+}
+
+fn xml_ok(body: String) -> Result<Response<ResBody>, S3Error> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/xml")
+        .body(full_body(body))
+        .map_err(|e| S3Error::Internal(e.to_string()))
+}
+
+fn upload_id(ctx: &ReqCtx) -> Result<Uuid, S3Error> {
+    let id = ctx
+        .route
+        .query
+        .get("uploadId")
+        .ok_or_else(|| S3Error::InvalidRequest("missing uploadId".into()))?;
+    Uuid::from_hex(id).map_err(|_| S3Error::NoSuchUpload)
+}
+
+/// The object and its upload version in progress.
+async fn find_upload(
+    ctx: &ReqCtx,
+    bucket: &Uuid,
+    key: &str,
+    id: &Uuid,
+) -> Result<(Object, ObjectVersion), S3Error> {
+    let obj = ctx
+        .api
+        .model
+        .objects
+        .get(bucket, &key.to_string())
+        .await?
+        .ok_or(S3Error::NoSuchUpload)?;
+    let v = obj
+        .versions()
+        .iter()
+        .find(|v| {
+            v.uuid == *id
+                && matches!(
+                    v.state,
+                    VersionState::Uploading {
+                        multipart: true,
+                        ..
+                    }
+                )
+        })
+        .cloned()
+        .ok_or(S3Error::NoSuchUpload)?;
+    Ok((obj, v))
+}
+
+/// POST /bucket/key?uploads
+pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
+    let bucket = ctx.bucket(Need::Write).await?;
+    let key = ctx.object_key()?.to_string();
+    let uuid = Uuid::random();
+    let version = ObjectVersion {
+        uuid,
+        timestamp: now_msec(),
+        state: VersionState::Uploading {
+            multipart: true,
+            headers: object_headers(&ctx.headers),
+        },
+    };
+    ctx.api
+        .model
+        .objects
+        .insert(&Object::new(bucket.id, key.clone(), vec![version]))
+        .await?;
+    ctx.api
+        .model
+        .versions
+        .insert(&Version::new(uuid, bucket.id, key.clone()))
+        .await?;
+    let mut x = Xml::new("InitiateMultipartUploadResult");
+    x.elem("Bucket", ctx.bucket_name()?)
+        .elem("Key", &key)
+        .elem("UploadId", &uuid.to_hex());
+    xml_ok(x.finish("InitiateMultipartUploadResult"))
+}
+
+/// PUT /bucket/key?partNumber=N&uploadId=X
+pub async fn upload_part(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
+    let bucket = ctx.bucket(Need::Write).await?;
+    let key = ctx.object_key()?.to_string();
+    let id = upload_id(&ctx)?;
+    let part: u64 = ctx
+        .route
+        .query
+        .get("partNumber")
+        .and_then(|p| p.parse().ok())
+        .filter(|p| (1..=MAX_PART_NUMBER).contains(p))
+        .ok_or_else(|| {
+            S3Error::InvalidArgument("partNumber must be an integer from 1 to 10000".into())
+        })?;
+    find_upload(&ctx, &bucket.id, &key, &id).await?;
+    let exp = expected(&ctx)?;
+    let hashes = BodyHashes::for_request(&exp);
+    let ts = now_msec();
+    let body = ctx.take_body();
+    let ((_, size), hashes) = store_blocks(
+        &ctx,
+        bucket.id,
+        &key,
+        id,
+        part_key(part, ts),
+        bytes::BytesMut::new(),
+        body,
+        hashes,
+    )
+    .await?;
+    let (etag, _) = check_body(&ctx, &exp, hashes)?;
+    let mut v = Version::new(id, bucket.id, key.clone());
+    v.part_etags
+        .put(part, PartEtag(format!("{etag} {ts} {size}")));
+    ctx.api.model.versions.insert(&v).await?;
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::ETAG, format!("\"{etag}\""))
+        .body(empty_body())
+        .map_err(|e| S3Error::Internal(e.to_string()))
+}
+
+/// A recorded part: (etag, upload time, size).
+fn parse_part(p: &PartEtag) -> Option<(String, u64, u64)> {
+    let mut it = p.0.split(' ');
+    let etag = it.next()?.to_string();
+    let ts = it.next()?.parse().ok()?;
+    let size = it.next()?.parse().ok()?;
+    Some((etag, ts, size))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CompleteRequest {
+    #[serde(default)]
+    part: Vec<CompletePart>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CompletePart {
+    part_number: u64,
+    #[serde(rename = "ETag")]
+    etag: String,
+}
+
+/// POST /bucket/key?uploadId=X
+pub async fn complete(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
+    let bucket = ctx.bucket(Need::Write).await?;
+    let key = ctx.object_key()?.to_string();
+    let id = upload_id(&ctx)?;
+    let body = ctx.read_small_body(MAX_XML_BODY).await?;
+    let req: CompleteRequest = parse(&body)?;
+    if req.part.is_empty() {
+        return Err(S3Error::MalformedXml("the part list is empty".into()));
+    }
+    let (_, upload) = find_upload(&ctx, &bucket.id, &key, &id).await?;
+    let headers = match &upload.state {
+        VersionState::Uploading { headers, .. } => headers.clone(),
+        _ => return Err(S3Error::NoSuchUpload),
+    };
+    let version = ctx
+        .api
+        .model
+        .versions
+        .get(&id, &EmptyKey)
+        .await?
+        .filter(|v| !v.deleted.get())
+        .ok_or(S3Error::NoSuchUpload)?;
+    let mut last = 0;
+    let mut md5s = Md5::new();
+    let mut chosen: Vec<(u64, u64)> = vec![];
+    let mut total = 0u64;
+    for (i, p) in req.part.iter().enumerate() {
+        if p.part_number <= last {
+            return Err(S3Error::InvalidPartOrder);
+        }
+        last = p.part_number;
+        let (etag, ts, size) = version
+            .part_etags
+            .get(&p.part_number)
+            .and_then(parse_part)
+            .ok_or(S3Error::InvalidPart)?;
+        if p.etag.trim().trim_matches('"') != etag {
+            return Err(S3Error::InvalidPart);
+        }
+        if size < MIN_PART_SIZE && i + 1 < req.part.len() {
+            return Err(S3Error::EntityTooSmall);
+        }
+        md5s.update(hex::decode(&etag).map_err(|_| S3Error::InvalidPart)?);
+        chosen.push((p.part_number, ts));
+        total += size;
+    }
+    // The final version holds exactly the chosen blocks.
+    let new_id = Uuid::random();
+    let mut final_version = Version::new(new_id, bucket.id, key.clone());
+    let mut refs = vec![];
+    let mut first = None;
+    for (part, ts) in &chosen {
+        let pk = part_key(*part, *ts);
+        for ((k, offset), b) in version.blocks.iter() {
+            if *k == pk {
+                final_version.blocks.put((part << 40, *offset), *b);
+                refs.push(BlockRef::new(b.hash, new_id));
+                if first.is_none() {
+                    first = Some(b.hash);
+                }
+            }
+        }
+    }
+    let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+    ctx.api.model.versions.insert(&final_version).await?;
+    ctx.api.model.block_refs.insert_many(&refs).await?;
+    let meta = ObjectMeta {
+        headers,
+        size: total,
+        etag: etag.clone(),
+        checksum: None,
+    };
+    let data = match first {
+        Some(h) => ObjectData::FirstBlock(meta, h),
+        None => ObjectData::Inline(meta, vec![]),
+    };
+    let done = ObjectVersion {
+        uuid: new_id,
+        timestamp: upload.timestamp,
+        state: VersionState::Complete(data),
+    };
+    let aborted = ObjectVersion {
+        uuid: id,
+        timestamp: upload.timestamp,
+        state: VersionState::Aborted,
+    };
+    ctx.api
+        .model
+        .objects
+        .insert(&Object::new(bucket.id, key.clone(), vec![aborted, done]))
+        .await?;
+    let mut x = Xml::new("CompleteMultipartUploadResult");
+    x.elem("Location", &format!("/{}/{}", ctx.bucket_name()?, key))
+        .elem("Bucket", ctx.bucket_name()?)
+        .elem("Key", &key)
+        .elem("ETag", &format!("\"{etag}\""));
+    xml_ok(x.finish("CompleteMultipartUploadResult"))
+}
+
+/// DELETE /bucket/key?uploadId=X
+pub async fn abort(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
+    let bucket = ctx.bucket(Need::Write).await?;
+    let key = ctx.object_key()?.to_string();
+    let id = upload_id(ctx)?;
+    let (_, upload) = find_upload(ctx, &bucket.id, &key, &id).await?;
+    let aborted = ObjectVersion {
+        uuid: id,
+        timestamp: upload.timestamp,
+        state: VersionState::Aborted,
+    };
+    ctx.api
+        .model
+        .objects
+        .insert(&Object::new(bucket.id, key, vec![aborted]))
+        .await?;
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(empty_body())
+        .map_err(|e| S3Error::Internal(e.to_string()))
+}
+
+/// GET /bucket/key?uploadId=X
+pub async fn list_parts(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
+    let bucket = ctx.bucket(Need::Read).await?;
+    let key = ctx.object_key()?.to_string();
+    let id = upload_id(ctx)?;
+    find_upload(ctx, &bucket.id, &key, &id).await?;
+    let version = ctx
+        .api
+        .model
+        .versions
+        .get(&id, &EmptyKey)
+        .await?
+        .ok_or(S3Error::NoSuchUpload)?;
+    let q = &ctx.route.query;
+    let max: usize = q
+        .get("max-parts")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let marker: u64 = q
+        .get("part-number-marker")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let parts: Vec<(u64, (String, u64, u64))> = version
+        .part_etags
+        .iter()
+        .filter(|(n, _)| **n > marker)
+        .filter_map(|(n, p)| parse_part(p).map(|p| (*n, p)))
+        .collect();
+    let truncated = parts.len() > max;
+    let mut x = Xml::new("ListPartsResult");
+    x.elem("Bucket", ctx.bucket_name()?)
+        .elem("Key", &key)
+        .elem("UploadId", &id.to_hex())
+        .elem("PartNumberMarker", &marker.to_string())
+        .elem("MaxParts", &max.to_string())
+        .elem("IsTruncated", if truncated { "true" } else { "false" });
+    if let Some((n, _)) = parts.iter().take(max).last().filter(|_| truncated) {
+        x.elem("NextPartNumberMarker", &n.to_string());
+    }
+    for (n, (etag, ts, size)) in parts.iter().take(max) {
+        x.open("Part")
+            .elem("PartNumber", &n.to_string())
+            .elem("LastModified", &msec_to_rfc3339(*ts))
+            .elem("ETag", &format!("\"{etag}\""))
+            .elem("Size", &size.to_string())
+            .close("Part");
+    }
+    xml_ok(x.finish("ListPartsResult"))
+}
+
+/// GET /bucket?uploads
+pub async fn list_uploads(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
+    let bucket = ctx.bucket(Need::Read).await?;
+    let q = &ctx.route.query;
+    let prefix = q.get("prefix").cloned().unwrap_or_default();
+    let max: usize = q
+        .get("max-uploads")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let start = q
+        .get("key-marker")
+        .map(|k| format!("{k}\0"))
+        .unwrap_or_else(|| prefix.clone());
+    let objects = ctx
+        .api
+        .model
+        .objects
+        .get_range(
+            &bucket.id,
+            Some(&start),
+            Some(&ObjectFilter::IsUploading),
+            max + 1,
+            false,
+        )
+        .await?;
+    let mut uploads: BTreeMap<(String, u64, Uuid), ()> = BTreeMap::new();
+    for o in objects.iter().filter(|o| o.key.starts_with(&prefix)) {
+        for v in o.versions() {
+            if let VersionState::Uploading {
+                multipart: true, ..
+            } = v.state
+            {
+                uploads.insert((o.key.clone(), v.timestamp, v.uuid), ());
+            }
+        }
+    }
+    let truncated = uploads.len() > max;
+    let mut x = Xml::new("ListMultipartUploadsResult");
+    x.elem("Bucket", ctx.bucket_name()?)
+        .elem("Prefix", &prefix)
+        .elem("MaxUploads", &max.to_string())
+        .elem("IsTruncated", if truncated { "true" } else { "false" });
+    let mut last = None;
+    for (k, ts, id) in uploads.keys().take(max) {
+        x.open("Upload")
+            .elem("Key", k)
+            .elem("UploadId", &id.to_hex())
+            .elem("Initiated", &msec_to_rfc3339(*ts))
+            .elem("StorageClass", "STANDARD")
+            .close("Upload");
+        last = Some(k.clone());
+    }
+    if truncated {
+        if let Some(k) = last {
+            x.elem("NextKeyMarker", &k);
+        }
+    }
+    xml_ok(x.finish("ListMultipartUploadsResult"))
+}
