@@ -349,7 +349,7 @@ pub async fn list_parts(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         .elem("PartNumberMarker", &marker.to_string())
         .elem("MaxParts", &max.to_string())
         .elem("IsTruncated", if truncated { "true" } else { "false" });
-    if let Some((n, _)) = parts.iter().take(max).last().filter(|_| truncated) {
+    if let Some((n, _)) = parts.iter().take(max).next_back().filter(|_| truncated) {
         x.elem("NextPartNumberMarker", &n.to_string());
     }
     for (n, (etag, ts, size)) in parts.iter().take(max) {
