@@ -213,6 +213,13 @@ impl Status {
                 section = Some(false);
             } else if line.is_empty() || line.starts_with("ID") {
                 continue;
+            } else if !line
+                .split_whitespace()
+                .next()
+                .is_some_and(|t| t.len() == 16 && t.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                // Lines after the tables (layout version, hints) end the node sections.
+                section = None;
             } else if let Some(healthy) = section {
                 let id = line
                     .split_whitespace()
