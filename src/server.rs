@@ -252,7 +252,7 @@ impl Garage {
         Ok(garage)
     }
 
-    /// Starts the S3 API and the website endpoint, when configured.
+    /// Starts the S3 API, the website endpoint and the admin HTTP endpoint, when configured.
     pub async fn start_s3(&self) -> Result<(), ServerError> {
         let config = &self.node.config;
         let api = Arc::new(S3Api {
@@ -268,6 +268,25 @@ impl Garage {
                 .await
                 .map_err(|source| ServerError::Listen {
                     what: "s3_api.api_bind_addr",
+                    addr,
+                    source,
+                })?;
+        }
+        if let Some(addr) = config.admin_api_bind_addr {
+            let admin = Arc::new(crate::api::admin_http::AdminHttp {
+                layout: self.node.layout.clone(),
+                tables: self.node.tables.clone(),
+                blocks: self.blocks.clone(),
+                replication_factor: config.replication_factor,
+                consistency: config.consistency_mode,
+                s3: api.clone(),
+                metrics_token: config.metrics_token.clone(),
+                metrics_require_token: config.admin.metrics_require_token,
+            });
+            crate::api::http::start("Admin API", admin, addr, self.node.stop_signal())
+                .await
+                .map_err(|source| ServerError::Listen {
+                    what: "admin.api_bind_addr",
                     addr,
                     source,
                 })?;

@@ -3,6 +3,7 @@
 //! Version 4 verifier and signer; the S3 router and handlers (`s3/`) and the admin HTTP API
 //! (`admin/`) come next and build on it.
 
+pub mod admin_http;
 pub mod http;
 pub mod s3;
 pub mod signature;
