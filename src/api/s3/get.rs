@@ -196,10 +196,13 @@ pub async fn get_object(ctx: &ReqCtx, head_only: bool) -> Result<Response<ResBod
     if q.contains_key("partNumber") {
         resp = resp.header("x-amz-mp-parts-count", "1");
     }
-    if ctx
-        .header("x-amz-checksum-mode")
-        .map(|m| m.eq_ignore_ascii_case("enabled"))
-        == Some(true)
+    // The stored checksum is of the whole object: a range answer carries none (as S3), else
+    // clients that validate it (aws-sdk-s3 does by default) reject the partial body.
+    if range.is_none()
+        && ctx
+            .header("x-amz-checksum-mode")
+            .map(|m| m.eq_ignore_ascii_case("enabled"))
+            == Some(true)
     {
         if let Some((algo, value)) = &meta.checksum {
             resp = resp.header(
