@@ -333,6 +333,7 @@ fn three_nodes_serve_s3_with_one_node_down() {
         .collect();
     hashes.extend(block_hashes(&data(MIB + 3, 300)));
     let (n1, n3) = (&nodes[0], &nodes[2]);
+    let restarted = std::time::Instant::now();
     wait_for(CATCH_UP, || {
         hashes.iter().all(|h| n3.stores_block(h)).then_some(())
     })
@@ -354,6 +355,13 @@ fn three_nodes_serve_s3_with_one_node_down() {
             n1.table_items("object_v1")
         )
     });
+
+    // Shown with `--nocapture`.
+    eprintln!(
+        "node 3 caught up {:?} after its restart ({} blocks)",
+        restarted.elapsed(),
+        hashes.len()
+    );
 
     let final_objects = rt.block_on(async {
         let c3 = nodes[2].client(&key);

@@ -14,8 +14,9 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::DateTime;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode, Delete, EncodingType,
-    MetadataDirective, ObjectIdentifier, Tag, Tagging,
+    BucketLocationConstraint, BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode,
+    CreateBucketConfiguration, Delete, EncodingType, MetadataDirective, ObjectIdentifier, Tag,
+    Tagging,
 };
 use aws_sdk_s3::Client;
 use base64::Engine;
@@ -65,6 +66,31 @@ async fn buckets_permissions_and_unimplemented_endpoints() {
         .await
         .expect("CreateBucket");
     assert_eq!(bucket_names(&c).await, vec![BUCKET, "photos"]);
+    // With a CreateBucketConfiguration body naming this region; another region is refused.
+    let conf = |loc: &str| {
+        CreateBucketConfiguration::builder()
+            .location_constraint(BucketLocationConstraint::from(loc))
+            .build()
+    };
+    c.create_bucket()
+        .bucket("located")
+        .create_bucket_configuration(conf("garage"))
+        .send()
+        .await
+        .expect("CreateBucket with LocationConstraint");
+    let (_, status) = err_parts(
+        c.create_bucket()
+            .bucket("elsewhere")
+            .create_bucket_configuration(conf("eu-west-1"))
+            .send()
+            .await,
+    );
+    assert_eq!(status, 400);
+    c.delete_bucket()
+        .bucket("located")
+        .send()
+        .await
+        .expect("DeleteBucket");
     assert_s3_err(
         c.create_bucket().bucket("photos").send().await,
         "BucketAlreadyOwnedByYou",
@@ -1522,6 +1548,26 @@ async fn copy_object() {
         .await
         .expect("HeadObject");
     assert_eq!(head.content_type(), Some("application/x-large"));
+
+    // A multi-block object copied onto itself (REPLACE) keeps its blocks.
+    c.copy_object()
+        .bucket("other")
+        .key("large copy")
+        .copy_source("other/large%20copy")
+        .metadata_directive(MetadataDirective::Replace)
+        .content_type("text/large")
+        .send()
+        .await
+        .expect("CopyObject of a multi-block object onto itself");
+    let got = c
+        .get_object()
+        .bucket("other")
+        .key("large copy")
+        .send()
+        .await
+        .expect("GetObject");
+    assert_eq!(got.content_type(), Some("text/large"));
+    assert!(read_body(got.body).await == large);
 
     // Copying needs read on the source and write on the destination.
     let (id2, secret2) = node.create_key("copier");
