@@ -41,17 +41,29 @@ const STORED_HEADERS: &[&str] = &[
     "expires",
 ];
 
-/// Extracts the headers to store with an object.
+/// Extracts the headers to store with an object. `aws-chunked` is a transfer detail, not an
+/// encoding of the object: clients send it either inside `Content-Encoding` (`gzip,aws-chunked`)
+/// or as a second `Content-Encoding` header (aws-sdk-s3), so every `Content-Encoding` value is
+/// merged into one list without it.
 pub fn object_headers(h: &HeaderMap) -> ObjectHeaders {
     let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(String::from);
     let mut other = vec![];
+    let mut encodings: Vec<&str> = vec![];
     for (name, value) in h.iter() {
         let n = name.as_str();
-        if STORED_HEADERS.contains(&n) || n.starts_with("x-amz-meta-") {
-            if let Ok(v) = value.to_str() {
-                other.push((n.to_string(), v.to_string()));
-            }
+        let Ok(v) = value.to_str() else { continue };
+        if n == "content-encoding" {
+            encodings.extend(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked")),
+            );
+        } else if STORED_HEADERS.contains(&n) || n.starts_with("x-amz-meta-") {
+            other.push((n.to_string(), v.to_string()));
         }
+    }
+    if !encodings.is_empty() {
+        other.push(("content-encoding".to_string(), encodings.join(",")));
     }
     other.sort();
     ObjectHeaders {
@@ -389,4 +401,31 @@ pub async fn put_object(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
     }
     resp.body(empty_body())
         .map_err(|e| S3Error::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoding(values: &[&str]) -> Option<String> {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("content-encoding", v.parse().expect("header value"));
+        }
+        object_headers(&h)
+            .other
+            .into_iter()
+            .find(|(n, _)| n == "content-encoding")
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn aws_chunked_is_not_stored_as_an_encoding() {
+        assert_eq!(encoding(&["aws-chunked"]), None);
+        assert_eq!(encoding(&["gzip", "aws-chunked"]), Some("gzip".into()));
+        assert_eq!(encoding(&["gzip,aws-chunked"]), Some("gzip".into()));
+        assert_eq!(encoding(&["aws-chunked, br"]), Some("br".into()));
+        assert_eq!(encoding(&["gzip", "br"]), Some("gzip,br".into()));
+        assert_eq!(encoding(&[]), None);
+    }
 }

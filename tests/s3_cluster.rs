@@ -1,0 +1,413 @@
+//! The S3 API on three real daemons (replication factor 3, one zone each), driven with
+//! `aws-sdk-s3`: objects written through one node are read through the others; with one node
+//! killed (SIGKILL) every operation still works through the two others; once it restarts, the
+//! objects written meanwhile reach it (metadata by anti-entropy, blocks by resync) and the
+//! cluster serves them even when another node is then lost.
+
+#[path = "common/cluster.rs"]
+mod cluster;
+mod common;
+#[path = "common/s3.rs"]
+mod s3util;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::Client;
+use cluster::{Node, CONVERGE};
+use common::{free_port, wait_for};
+use s3util::*;
+
+const BUCKET: &str = "shared";
+const MIB: usize = 1 << 20;
+/// Bound on the wait for a restarted node to receive what it missed (block resync starts
+/// 10 s after a reference arrives, then backs off on failures).
+const CATCH_UP: Duration = Duration::from_secs(180);
+
+/// A daemon of the test cluster with its S3 endpoint.
+struct S3Node {
+    node: Node,
+    port: u16,
+}
+
+impl S3Node {
+    fn new() -> Self {
+        let node = Node::new(3);
+        let port = free_port();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&node.dir.config)
+            .expect("open config");
+        f.write_all(s3_config(port).as_bytes())
+            .expect("append [s3_api]");
+        Self { node, port }
+    }
+
+    fn client(&self, key: &(String, String)) -> Client {
+        client(self.port, &key.0, &key.1, "garage")
+    }
+
+    /// Items of a table in this node's local store, from `garage stats`.
+    fn table_items(&self, table: &str) -> Option<u64> {
+        let out = self.node.cli(&["stats"]);
+        if !out.status.success() {
+            return None;
+        }
+        String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+            let mut cells = l.split_whitespace();
+            (cells.next() == Some(table))
+                .then(|| cells.next()?.parse().ok())
+                .flatten()
+        })
+    }
+
+    /// Whether `garage block info` on this node says the block is stored here.
+    fn stores_block(&self, hash: &str) -> bool {
+        let out = self.node.cli(&["block", "info", hash]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        out.status.success()
+            && text
+                .lines()
+                .any(|l| l.starts_with("Stored here:") && !l.contains("Stored here: no"))
+    }
+}
+
+/// Waits until `node` shows layout `version` as current.
+fn wait_layout(node: &Node, version: u64) {
+    wait_for(CONVERGE, || {
+        let j = node.try_show_json()?;
+        (j["current"]["version"] == version).then_some(())
+    })
+    .unwrap_or_else(|| panic!("node {} never reached layout {version}", node.short()));
+}
+
+/// The hashes (hex) of the blocks of an object stored in 1 MiB blocks.
+fn block_hashes(body: &[u8]) -> Vec<String> {
+    body.chunks(MIB)
+        .map(|c| garage::util::ids::blake2sum(c).to_hex())
+        .collect()
+}
+
+async fn list_all(c: &Client, bucket: &str) -> Vec<String> {
+    let mut keys = vec![];
+    let mut token = None;
+    loop {
+        let out = c
+            .list_objects_v2()
+            .bucket(bucket)
+            .max_keys(4)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ListObjectsV2 {bucket}: {e:?}"));
+        keys.extend(
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(String::from)),
+        );
+        match out.next_continuation_token() {
+            Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => return keys,
+        }
+    }
+}
+
+/// Every object of `want` reads back with its content through `c`, and the bucket lists
+/// exactly those keys.
+async fn check_all(c: &Client, bucket: &str, want: &BTreeMap<String, Vec<u8>>, via: &str) {
+    for (k, body) in want {
+        let got = get_bytes(c, bucket, k).await;
+        assert!(
+            &got == body,
+            "{bucket}/{k} read through {via}: wrong content"
+        );
+    }
+    let keys = list_all(c, bucket).await;
+    assert_eq!(
+        keys,
+        want.keys().cloned().collect::<Vec<_>>(),
+        "listing of {bucket} through {via}"
+    );
+}
+
+#[test]
+fn three_nodes_serve_s3_with_one_node_down() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut nodes: Vec<S3Node> = (0..3).map(|_| S3Node::new()).collect();
+    for n in nodes.iter_mut() {
+        n.node.start();
+    }
+    let first = nodes[0].node.addr_spec();
+    for n in &nodes[1..] {
+        n.node.ok(&["node", "connect", &first]);
+    }
+    let ids: Vec<String> = nodes.iter().map(|n| n.node.id.clone()).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for n in &nodes {
+        n.node.wait_healthy(&ids);
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let zone = format!("dc{}", i + 1);
+        nodes[0]
+            .node
+            .ok(&["layout", "assign", "-z", &zone, "-c", "1G", n.node.prefix()]);
+    }
+    nodes[0].node.ok(&["layout", "apply", "--version", "1"]);
+    for n in &nodes {
+        wait_layout(&n.node, 1);
+    }
+
+    // A key and a bucket, through the CLI of node 1.
+    let out = nodes[0].node.ok(&["key", "create", "s3-test"]);
+    let key = (
+        line_value(&out, "Key ID:").unwrap_or_else(|| panic!("Key ID in {out}")),
+        line_value(&out, "Secret key:").unwrap_or_else(|| panic!("Secret key in {out}")),
+    );
+    nodes[0]
+        .node
+        .ok(&["key", "allow", "--create-bucket", &key.0]);
+    nodes[0].node.ok(&["bucket", "create", BUCKET]);
+    nodes[0].node.ok(&[
+        "bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", &key.0,
+    ]);
+
+    rt.block_on(async {
+        let clients: Vec<Client> = nodes.iter().map(|n| n.client(&key)).collect();
+        // The key and bucket tables are fully replicated: every node soon knows them.
+        for (i, c) in clients.iter().enumerate() {
+            wait_async(CONVERGE, || async {
+                c.head_bucket().bucket(BUCKET).send().await.ok().map(|_| ())
+            })
+            .await
+            .unwrap_or_else(|| panic!("node {} never saw bucket {BUCKET}", i + 1));
+        }
+
+        // Written through node 1, read and listed through every node.
+        let mut objects: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for (i, len) in [0, 10, 3072, 3073, 100_000, 3 * MIB + 5]
+            .into_iter()
+            .enumerate()
+        {
+            objects.insert(format!("before/{i}"), data(len, i as u64));
+        }
+        for (k, body) in &objects {
+            put(&clients[0], BUCKET, k, body).await;
+        }
+        for (i, c) in clients.iter().enumerate() {
+            check_all(c, BUCKET, &objects, &format!("node {}", i + 1)).await;
+        }
+        // A bucket created through S3 on node 2 is usable through node 3.
+        clients[1]
+            .create_bucket()
+            .bucket("by-s3")
+            .send()
+            .await
+            .expect("CreateBucket through node 2");
+        wait_async(CONVERGE, || async {
+            clients[2]
+                .head_bucket()
+                .bucket("by-s3")
+                .send()
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await
+        .expect("node 3 sees the new bucket");
+        put(&clients[2], "by-s3", "x", b"through node 3").await;
+        assert_eq!(
+            get_bytes(&clients[0], "by-s3", "x").await,
+            b"through node 3"
+        );
+    });
+
+    // Node 3 dies.
+    let mut dead = nodes[2].node.child.take().expect("node 3 running");
+    dead.kill().expect("SIGKILL node 3");
+    dead.wait().expect("reap node 3");
+
+    let written_meanwhile: BTreeMap<String, Vec<u8>> = rt.block_on(async {
+        let clients: Vec<Client> = nodes[..2].iter().map(|n| n.client(&key)).collect();
+        let mut objects: BTreeMap<String, Vec<u8>> = [0, 10, 3072, 3073, 100_000, 3 * MIB + 5]
+            .into_iter()
+            .enumerate()
+            .map(|(i, len)| (format!("before/{i}"), data(len, i as u64)))
+            .collect();
+        // Puts (small and multi-block) through both nodes.
+        let mut meanwhile = BTreeMap::new();
+        for (i, len) in [5, 2000, 4000, 2 * MIB + 77, 5 * MIB]
+            .into_iter()
+            .enumerate()
+        {
+            meanwhile.insert(format!("during/{i}"), data(len, 100 + i as u64));
+        }
+        for (j, (k, body)) in meanwhile.iter().enumerate() {
+            put(&clients[j % 2], BUCKET, k, body).await;
+        }
+        objects.extend(meanwhile.clone());
+        // Overwrite and delete objects written before.
+        let new0 = data(2 * MIB + 1, 200);
+        put(&clients[1], BUCKET, "before/0", &new0).await;
+        objects.insert("before/0".into(), new0.clone());
+        meanwhile.insert("before/0".into(), new0);
+        clients[0]
+            .delete_object()
+            .bucket(BUCKET)
+            .key("before/1")
+            .send()
+            .await
+            .expect("DeleteObject with node 3 down");
+        objects.remove("before/1");
+        clients[1]
+            .delete_objects()
+            .bucket(BUCKET)
+            .delete(
+                Delete::builder()
+                    .objects(
+                        ObjectIdentifier::builder()
+                            .key("before/2")
+                            .build()
+                            .expect("id"),
+                    )
+                    .build()
+                    .expect("delete"),
+            )
+            .send()
+            .await
+            .expect("DeleteObjects with node 3 down");
+        objects.remove("before/2");
+        // Copy of a multi-block object.
+        clients[0]
+            .copy_object()
+            .bucket(BUCKET)
+            .key("during/copy")
+            .copy_source(format!("{BUCKET}/before/5"))
+            .send()
+            .await
+            .expect("CopyObject with node 3 down");
+        let copied = objects["before/5"].clone();
+        objects.insert("during/copy".into(), copied.clone());
+        meanwhile.insert("during/copy".into(), copied);
+        // A bucket created meanwhile.
+        clients[0]
+            .create_bucket()
+            .bucket("while-down")
+            .send()
+            .await
+            .expect("CreateBucket with node 3 down");
+        put(&clients[1], "while-down", "big", &data(MIB + 3, 300)).await;
+        // Everything reads and lists through both live nodes.
+        for (i, c) in clients.iter().enumerate() {
+            check_all(
+                c,
+                BUCKET,
+                &objects,
+                &format!("node {} (node 3 down)", i + 1),
+            )
+            .await;
+            assert_s3_err(
+                c.get_object().bucket(BUCKET).key("before/1").send().await,
+                "NoSuchKey",
+                404,
+            );
+            assert_eq!(get_bytes(c, "while-down", "big").await, data(MIB + 3, 300));
+        }
+        meanwhile
+    });
+
+    // Node 3 comes back: what was written meanwhile reaches it.
+    nodes[2].node.start();
+    for n in &nodes {
+        n.node.wait_healthy(&ids);
+    }
+    let mut hashes: Vec<String> = written_meanwhile
+        .values()
+        .filter(|b| b.len() > 3072)
+        .flat_map(|b| block_hashes(b))
+        .collect();
+    hashes.extend(block_hashes(&data(MIB + 3, 300)));
+    let (n1, n3) = (&nodes[0], &nodes[2]);
+    let restarted = std::time::Instant::now();
+    wait_for(CATCH_UP, || {
+        hashes.iter().all(|h| n3.stores_block(h)).then_some(())
+    })
+    .unwrap_or_else(|| {
+        let missing: Vec<&String> = hashes.iter().filter(|h| !n3.stores_block(h)).collect();
+        panic!(
+            "node 3 never received the blocks {missing:?}; log:\n{}",
+            n3.node.dir.log()
+        )
+    });
+    wait_for(CATCH_UP, || {
+        let (a, b) = (n1.table_items("object_v1")?, n3.table_items("object_v1")?);
+        (a == b).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "node 3's object table never matched node 1's: {:?} vs {:?}",
+            n3.table_items("object_v1"),
+            n1.table_items("object_v1")
+        )
+    });
+
+    // Shown with `--nocapture`.
+    eprintln!(
+        "node 3 caught up {:?} after its restart ({} blocks)",
+        restarted.elapsed(),
+        hashes.len()
+    );
+
+    let final_objects = rt.block_on(async {
+        let c3 = nodes[2].client(&key);
+        wait_async(CONVERGE, || async {
+            c3.head_bucket()
+                .bucket("while-down")
+                .send()
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await
+        .expect("node 3 knows the bucket created while it was down");
+        let c1 = nodes[0].client(&key);
+        let mut all: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for k in list_all(&c1, BUCKET).await {
+            let body = get_bytes(&c1, BUCKET, &k).await;
+            all.insert(k, body);
+        }
+        for (k, body) in &written_meanwhile {
+            assert!(all.get(k) == Some(body), "{k} as written");
+        }
+        check_all(&c3, BUCKET, &all, "node 3 (restarted)").await;
+        assert_eq!(
+            get_bytes(&c3, "while-down", "big").await,
+            data(MIB + 3, 300)
+        );
+        all
+    });
+
+    // Now node 1 dies: nodes 2 and 3 alone still serve everything, including what node 3
+    // missed while it was down.
+    let mut dead = nodes[0].node.child.take().expect("node 1 running");
+    dead.kill().expect("SIGKILL node 1");
+    dead.wait().expect("reap node 1");
+    rt.block_on(async {
+        for n in &nodes[1..] {
+            let c = n.client(&key);
+            check_all(&c, BUCKET, &final_objects, "nodes 2 and 3 only").await;
+            assert_eq!(get_bytes(&c, "while-down", "big").await, data(MIB + 3, 300));
+        }
+        let c3 = nodes[2].client(&key);
+        put(&c3, BUCKET, "after/1", &data(MIB + 1, 400)).await;
+        assert_eq!(
+            get_bytes(&nodes[1].client(&key), BUCKET, "after/1").await,
+            data(MIB + 1, 400)
+        );
+    });
+}
