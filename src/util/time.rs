@@ -10,6 +10,22 @@ pub fn now_msec() -> u64 {
         .unwrap_or(0)
 }
 
+/// A timestamp for ordering writes: milliseconds since the epoch, strictly increasing within
+/// this process (two writes through the same node never share a timestamp).
+pub fn unique_msec() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = now_msec();
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
 /// Formats a millisecond timestamp as RFC 3339 UTC (`2024-01-31T12:00:00.000Z`).
 pub fn msec_to_rfc3339(msec: u64) -> String {
     let secs = msec / 1000;
@@ -129,6 +145,13 @@ mod tests {
         assert_eq!(parse_http_date("garbage"), None);
         let now = (now_msec() / 1000) * 1000;
         assert_eq!(parse_http_date(&msec_to_http_date(now)), Some(now));
+    }
+
+    #[test]
+    fn unique_timestamps_increase() {
+        let a = unique_msec();
+        let b = unique_msec();
+        assert!(b > a);
     }
 
     #[test]

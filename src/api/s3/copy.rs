@@ -16,7 +16,7 @@ use crate::model::block_ref::BlockRef;
 use crate::model::object::{Object, ObjectData, ObjectMeta, ObjectVersion, VersionState};
 use crate::model::version::{Version, VersionBlock};
 use crate::util::ids::Uuid;
-use crate::util::time::{msec_to_rfc3339, now_msec};
+use crate::util::time::{msec_to_rfc3339, unique_msec};
 
 /// Parses `x-amz-copy-source`: `[/]bucket/key[?versionId=…]`, URL-encoded.
 fn parse_source(v: &str) -> Result<(String, String), S3Error> {
@@ -75,7 +75,7 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         ..src_meta.clone()
     };
     let uuid = Uuid::random();
-    let timestamp = now_msec();
+    let timestamp = unique_msec();
     let data = match src_version.data() {
         Some(ObjectData::Inline(_, bytes)) => ObjectData::Inline(meta.clone(), bytes.clone()),
         Some(ObjectData::FirstBlock(_, first)) => {

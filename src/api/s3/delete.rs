@@ -12,7 +12,7 @@ use super::{empty_body, full_body, ResBody};
 use crate::api::signature::checksum::{Checksum, ChecksumAlgorithm};
 use crate::model::object::{Object, ObjectData, ObjectVersion, VersionState};
 use crate::util::ids::Uuid;
-use crate::util::time::now_msec;
+use crate::util::time::unique_msec;
 
 /// Keys deleted concurrently by DeleteObjects.
 const DELETE_CONCURRENCY: usize = 16;
@@ -24,7 +24,7 @@ pub fn next_timestamp(existing: Option<&Object>) -> u64 {
     let last = existing
         .and_then(|o| o.versions().iter().map(|v| v.timestamp).max())
         .unwrap_or(0);
-    now_msec().max(last + 1)
+    unique_msec().max(last + 1)
 }
 
 /// Writes a delete marker for `key` if it has visible data. Returns whether it existed.

@@ -28,7 +28,7 @@ use crate::model::object::{
 use crate::model::version::{PartEtag, Version};
 use crate::table::schema::EmptyKey;
 use crate::util::ids::Uuid;
-use crate::util::time::{msec_to_rfc3339, now_msec};
+use crate::util::time::{msec_to_rfc3339, unique_msec};
 
 /// Smallest part allowed, except the last one.
 const MIN_PART_SIZE: u64 = 5 << 20;
@@ -101,7 +101,7 @@ pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let uuid = Uuid::random();
     let version = ObjectVersion {
         uuid,
-        timestamp: now_msec(),
+        timestamp: unique_msec(),
         state: VersionState::Uploading {
             multipart: true,
             headers: object_headers(&ctx.headers),
@@ -141,7 +141,7 @@ pub async fn upload_part(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> 
     find_upload(&ctx, &bucket.id, &key, &id).await?;
     let exp = expected(&ctx)?;
     let hashes = BodyHashes::for_request(&exp);
-    let ts = now_msec();
+    let ts = unique_msec();
     let body = ctx.take_body();
     let ((_, size), hashes) = store_blocks(
         &ctx,

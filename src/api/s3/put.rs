@@ -25,7 +25,7 @@ use crate::model::object::{
 use crate::model::version::{Version, VersionBlock};
 use crate::net::frame::Priority;
 use crate::util::ids::{blake2sum, Uuid};
-use crate::util::time::now_msec;
+use crate::util::time::unique_msec;
 
 /// Blocks written concurrently per upload.
 const BLOCKS_IN_FLIGHT: usize = 3;
@@ -235,7 +235,7 @@ pub async fn save_object(
         };
         let version = ObjectVersion {
             uuid: Uuid::random(),
-            timestamp: now_msec(),
+            timestamp: unique_msec(),
             state: VersionState::Complete(ObjectData::Inline(meta.clone(), head.to_vec())),
         };
         ctx.api
@@ -247,7 +247,7 @@ pub async fn save_object(
     }
 
     let uuid = Uuid::random();
-    let timestamp = now_msec();
+    let timestamp = unique_msec();
     let uploading = ObjectVersion {
         uuid,
         timestamp,
