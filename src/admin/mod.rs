@@ -150,6 +150,20 @@ pub struct NodeStats {
     pub hostname: String,
     pub tables: Vec<crate::table::data::TableStats>,
     pub layout_version: u64,
+    pub blocks: BlockStats,
+}
+
+/// The block store part of `garage stats`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BlockStats {
+    /// Entries in the resync queue.
+    pub resync_queue: u64,
+    /// Blocks whose last resync failed (`garage block list-errors`).
+    pub resync_errors: u64,
+    /// Blocks with a non-zero reference count on this node.
+    pub referenced: u64,
+    /// All reference count entries (including blocks at zero waiting for deletion).
+    pub rc_entries: u64,
 }
 
 /// What `garage status` shows.
@@ -251,6 +265,15 @@ impl Handler<AdminRpc> for AdminService {
                     hostname: self.system.local_status().hostname,
                     tables,
                     layout_version: m.read(|h| h.current().version),
+                    blocks: {
+                        let (referenced, rc_entries) = self.blocks.rc_counts();
+                        BlockStats {
+                            resync_queue: self.blocks.resync_queue_len() as u64,
+                            resync_errors: self.blocks.resync_errors.len().unwrap_or(0) as u64,
+                            referenced,
+                            rc_entries,
+                        }
+                    },
                 })
             }
             AdminRpc::BucketList

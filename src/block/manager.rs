@@ -35,6 +35,8 @@ use crate::util::ids::{Hash, NodeId};
 const HEDGE_DELAY: Duration = Duration::from_millis(800);
 /// Delay before checking a newly referenced block (its upload is usually still in flight).
 const NEW_REF_CHECK_DELAY_MS: u64 = 10_000;
+/// Stripes of the per-block locks that order writes and deletions of the same block.
+const LOCK_STRIPES: usize = 256;
 
 /// Block requests between nodes.
 #[derive(Debug, Serialize, Deserialize)]
@@ -89,6 +91,10 @@ pub struct BlockManager {
     pub resync_errors: Tree,
     pub(crate) resync_notify: Notify,
     buffer: Semaphore,
+    /// Held while a block is written by a Put or deleted as unreferenced, so that a write
+    /// (which postpones deletion) and a deletion (which re-checks under the lock) never
+    /// interleave.
+    locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl BlockManager {
@@ -116,9 +122,37 @@ impl BlockManager {
             resync_errors: open("block_resync_errors")?,
             resync_notify: Notify::new(),
             buffer: Semaphore::new(config.ram_buffer_max.max(1 << 20)),
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         });
         this.endpoint.set_handler(this.clone());
         Ok(this)
+    }
+
+    /// The write/delete lock of a block.
+    pub(crate) async fn lock(&self, hash: &Hash) -> tokio::sync::MutexGuard<'_, ()> {
+        self.locks[usize::from(hash.0[3]) % LOCK_STRIPES]
+            .lock()
+            .await
+    }
+
+    /// Restarts the deletion delay of a block that is written while unreferenced (see
+    /// [`rc::touch`]); returns when it becomes deletable (0 if referenced).
+    pub(crate) fn touch_rc(&self, hash: &Hash) -> Result<u64, BlockError> {
+        let delay = self.config.gc_delay.as_millis() as u64;
+        self.rc
+            .db()
+            .transaction(|tx| {
+                Ok::<_, crate::db::TxError<()>>(rc::touch(
+                    tx,
+                    &self.rc,
+                    &self.resync_queue,
+                    hash,
+                    delay,
+                )?)
+            })
+            .map_err(tx_err)
     }
 
     fn opts(&self, prio: Priority) -> CallOpts {
@@ -311,7 +345,9 @@ impl BlockManager {
                 compressed,
                 data,
             } => {
-                let _permit = self.reserve(data.len()).await.map_err(|e| e.to_string())?;
+                // No reservation here: the data is already in memory, and the sender holds a
+                // reservation for it until this answer. Reserving again would make a node wait
+                // on itself (or two nodes on each other) once callers hold the whole buffer.
                 let block = if compressed {
                     DataBlock::Compressed(Bytes::from(data.into_vec()))
                 } else {
@@ -323,6 +359,10 @@ impl BlockManager {
                     .await
                     .map_err(|e| e.to_string())?
                     .map_err(|e| e.to_string())?;
+                // Its reference is recorded after the block is stored: until then (and for a
+                // block referenced no more, uploaded again) it must not be deleted.
+                let _lock = self.lock(&hash).await;
+                self.touch_rc(&hash).map_err(|e| e.to_string())?;
                 self.local
                     .write_block(&hash, &block)
                     .await
@@ -361,6 +401,16 @@ impl BlockManager {
         if self.resync_queue.insert(&key, &[]).is_ok() {
             self.resync_notify.notify_one();
         }
+    }
+}
+
+/// A failed transaction of the block manager (which never aborts its own transactions).
+pub(crate) fn tx_err(e: crate::db::TxError<()>) -> BlockError {
+    BlockError::Db {
+        message: match e {
+            crate::db::TxError::Db(e) => e.to_string(),
+            crate::db::TxError::Abort(()) => "transaction aborted".into(),
+        },
     }
 }
 

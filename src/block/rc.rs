@@ -2,7 +2,10 @@
 //! `count: u64 BE ‖ deletable_after: u64 BE` (ms since the epoch; 0 while referenced). The
 //! `block_ref` table's hook changes them inside its own transaction. When a count drops to 0
 //! the block becomes deletable only after a delay, so an upload that re-references it meanwhile
-//! cannot lose it; every change schedules a resync check of the block.
+//! cannot lose it; every change schedules a resync check of the block. Writing an unreferenced
+//! block ([`touch`]: an upload stores its blocks before recording their references) starts the
+//! delay again. An unreferenced block without a date (`deletable_after` 0) is never deletable:
+//! it must be dated first.
 
 use crate::db::{Transaction, Tree, TxOpResult};
 use crate::util::ids::Hash;
@@ -12,7 +15,7 @@ use crate::util::time::now_msec;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RcEntry {
     pub count: u64,
-    /// When an unreferenced block may be deleted (0 while referenced or never referenced).
+    /// When an unreferenced block may be deleted (0 while referenced, or not dated yet).
     pub deletable_after: u64,
 }
 
@@ -35,9 +38,9 @@ impl RcEntry {
         v.extend_from_slice(&self.deletable_after.to_be_bytes());
         v
     }
-    /// Whether the block may be deleted now.
+    /// Whether the block may be deleted now: unreferenced, and its delay is past.
     pub fn is_deletable(&self, now: u64) -> bool {
-        self.count == 0 && now >= self.deletable_after
+        self.count == 0 && self.deletable_after > 0 && now >= self.deletable_after
     }
 }
 
@@ -90,6 +93,48 @@ pub fn decref(
     Ok(())
 }
 
+/// Called when an unreferenced (or not yet referenced) block is written: it becomes deletable
+/// no sooner than `gc_delay_ms` from now, and a check is scheduled then. No-op while referenced.
+pub fn touch(
+    tx: &mut Transaction<'_>,
+    rc: &Tree,
+    queue: &Tree,
+    hash: &Hash,
+    gc_delay_ms: u64,
+) -> TxOpResult<u64> {
+    let mut e = tx
+        .get(rc, &hash.0)?
+        .map(|v| RcEntry::decode(&v))
+        .unwrap_or_default();
+    if e.count > 0 {
+        return Ok(0);
+    }
+    let until = now_msec() + gc_delay_ms;
+    if e.deletable_after < until {
+        e.deletable_after = until;
+        tx.insert(rc, &hash.0, &e.encode())?;
+        tx.insert(queue, &resync_key(until + 1, hash), &[])?;
+    }
+    Ok(e.deletable_after)
+}
+
+/// Removes the entry of a block if it is deletable at `now`; returns whether it did. The caller
+/// then deletes the block's file.
+pub fn remove_if_deletable(
+    tx: &mut Transaction<'_>,
+    rc: &Tree,
+    hash: &Hash,
+    now: u64,
+) -> TxOpResult<bool> {
+    let deletable = tx
+        .get(rc, &hash.0)?
+        .is_some_and(|v| RcEntry::decode(&v).is_deletable(now));
+    if deletable {
+        tx.remove(rc, &hash.0)?;
+    }
+    Ok(deletable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +154,9 @@ mod tests {
         }
         .is_deletable(u64::MAX));
         assert_eq!(RcEntry::decode(b"junk"), RcEntry::default());
+        assert!(
+            !RcEntry::default().is_deletable(u64::MAX),
+            "an undated entry is not deletable"
+        );
     }
 }

@@ -127,20 +127,45 @@ impl BlockManager {
             }
         }
         if rc.count == 0 && has {
-            if rc.is_deletable(now) {
+            if rc.deletable_after == 0 {
+                // Stored but never dated (no reference yet, or a file older than its entry):
+                // deletable only after the full delay from now.
+                let when = self.touch_rc(hash)?;
+                return Ok(ResyncAction::Postponed(when + 1));
+            }
+            if !rc.is_deletable(now) {
+                return Ok(ResyncAction::Postponed(rc.deletable_after + 1));
+            }
+            // Re-check under the lock that a Put of the same block (which postpones deletion)
+            // takes, and remove the entry in the same transaction as the check: a reference
+            // added meanwhile is never lost.
+            let _lock = self.lock(hash).await;
+            if self.remove_rc_if_deletable(hash)? {
                 self.local.delete_block(hash).await?;
-                let _ = self.rc.remove(&hash.0);
                 info!("resync: deleted unreferenced block {:?}", hash);
                 return Ok(ResyncAction::Deleted);
             }
-            if rc.deletable_after > 0 {
-                return Ok(ResyncAction::Postponed(rc.deletable_after + 1));
-            }
+            return Ok(ResyncAction::Nothing);
         }
-        if rc.count == 0 && !has && rc.deletable_after > 0 && rc.is_deletable(now) {
-            let _ = self.rc.remove(&hash.0);
+        if rc.count == 0 && !has && rc.is_deletable(now) {
+            self.remove_rc_if_deletable(hash)?;
         }
         Ok(ResyncAction::Nothing)
+    }
+
+    /// Removes the reference count entry of a block if it is still deletable (one transaction).
+    fn remove_rc_if_deletable(&self, hash: &Hash) -> Result<bool, BlockError> {
+        self.rc
+            .db()
+            .transaction(|tx| {
+                Ok::<_, crate::db::TxError<()>>(super::rc::remove_if_deletable(
+                    tx,
+                    &self.rc,
+                    hash,
+                    now_msec(),
+                )?)
+            })
+            .map_err(super::manager::tx_err)
     }
 
     /// The first due entry of the queue, removed from it.

@@ -92,8 +92,18 @@ fn format_stats(s: &NodeStats) -> String {
     );
     if s.tables.is_empty() {
         out.push_str("No metadata tables on this node yet.\n");
-        return out;
+    } else {
+        out.push_str(&format_tables(s));
     }
+    let b = &s.blocks;
+    out.push_str(&format!(
+        "\nBlocks:\n  Referenced blocks: {}\n  Reference count entries: {}\n  Resync queue length: {}\n  Blocks with resync errors: {}\n",
+        b.referenced, b.rc_entries, b.resync_queue, b.resync_errors
+    ));
+    out
+}
+
+fn format_tables(s: &NodeStats) -> String {
     let mut rows = vec![vec![
         "Table".to_string(),
         "Items".into(),
@@ -110,6 +120,5 @@ fn format_stats(s: &NodeStats) -> String {
             t.insert_queue.to_string(),
         ]);
     }
-    out.push_str(&format_table(&rows));
-    out
+    format_table(&rows)
 }
