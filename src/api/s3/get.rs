@@ -196,10 +196,13 @@ pub async fn get_object(ctx: &ReqCtx, head_only: bool) -> Result<Response<ResBod
     if q.contains_key("partNumber") {
         resp = resp.header("x-amz-mp-parts-count", "1");
     }
-    if ctx
-        .header("x-amz-checksum-mode")
-        .map(|m| m.eq_ignore_ascii_case("enabled"))
-        == Some(true)
+    // The stored checksum covers the whole object: like S3, none is sent for a range (clients
+    // such as boto3 would check it against the partial body and fail).
+    if range.is_none()
+        && ctx
+            .header("x-amz-checksum-mode")
+            .map(|m| m.eq_ignore_ascii_case("enabled"))
+            == Some(true)
     {
         if let Some((algo, value)) = &meta.checksum {
             resp = resp.header(
