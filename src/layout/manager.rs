@@ -72,6 +72,8 @@ pub struct LayoutManager {
     /// Whether some component (the tables) reports sync completion; otherwise a node counts as
     /// synced as soon as it knows a version.
     sync_reported_by_tables: std::sync::atomic::AtomicBool,
+    /// Serialises [`Self::persist`], so that the file ends with the newest history.
+    persist_lock: Mutex<()>,
 }
 
 impl LayoutManager {
@@ -121,6 +123,7 @@ impl LayoutManager {
             changes,
             last_pull: Mutex::new(HashMap::new()),
             sync_reported_by_tables: Default::default(),
+            persist_lock: Mutex::new(()),
         });
         this.endpoint.set_handler(this.clone());
         this.after_change(false);
@@ -240,6 +243,11 @@ impl LayoutManager {
     }
 
     fn persist(&self) {
+        // Encoded under the lock: concurrent changes are written in order, newest last.
+        let _guard = match self.persist_lock.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
         let bytes = match self.read(|h| h.encode()) {
             Ok(b) => b,
             Err(e) => {

@@ -165,6 +165,8 @@ pub fn route(
                 Endpoint::Unsupported(what)
             } else {
                 match *method {
+                    // Not a CreateBucket: without this, an existing bucket answered 409.
+                    M::PUT if has("versioning") => Endpoint::Unsupported("PutBucketVersioning"),
                     M::PUT => Endpoint::CreateBucket,
                     M::DELETE => Endpoint::DeleteBucket,
                     M::HEAD => Endpoint::HeadBucket,
@@ -235,6 +237,10 @@ mod tests {
         assert_eq!(x.endpoint, Endpoint::GetBucketLocation);
         let x = r(Method::GET, "/bkt", "acl", None);
         assert!(matches!(x.endpoint, Endpoint::Unsupported(_)));
+        let x = r(Method::PUT, "/bkt", "versioning", None);
+        assert!(matches!(x.endpoint, Endpoint::Unsupported(_)));
+        let x = r(Method::GET, "/bkt", "versioning", None);
+        assert_eq!(x.endpoint, Endpoint::GetBucketVersioning);
     }
 
     #[test]
