@@ -7,10 +7,9 @@
 # on free loopback ports, runs every check (continuing after a failure), kills the server at
 # exit, and ends with "N passed, M failed". Exit status 0 only if nothing failed.
 #
-# Multipart upload is not implemented yet (the server answers 501 NotImplemented), so every
-# client is configured to upload with a single PutObject: the aws CLI through its config file
-# (s3.multipart_threshold = 5GB), boto3 through TransferConfig(multipart_threshold=5 GiB) and
-# rclone through --s3-upload-cutoff 5G. Remove these settings once multipart exists.
+# Every client is configured so that the large test files go through multipart uploads (aws CLI
+# threshold 8 MB with 5 MB parts, boto3 TransferConfig likewise, rclone upload cutoff 10M) and
+# the small ones through single PutObjects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=script/lib-server.sh
@@ -139,12 +138,13 @@ export AWS_SHARED_CREDENTIALS_FILE=$WORK/no-credentials
 export AWS_EC2_METADATA_DISABLED=true
 export AWS_PAGER=
 export AWS_CONFIG_FILE=$WORK/aws-config
-# Single PUTs only (multipart is not implemented yet): the threshold is above every test file.
+# Files above 8 MB go through multipart uploads of 5 MB parts.
 cat > "$AWS_CONFIG_FILE" <<EOF
 [default]
 region = $S3_REGION
 s3 =
-  multipart_threshold = 5GB
+  multipart_threshold = 8MB
+  multipart_chunksize = 5MB
   addressing_style = path
 EOF
 awsc() { aws --endpoint-url "$S3_ENDPOINT" "$@"; }
@@ -261,10 +261,19 @@ t_delete_bucket() {
   awsc s3api delete-bucket --bucket "$AB"
   fails awsc s3api head-bucket --bucket "$AB" 2> /dev/null
 }
-t_multipart_is_501() {
-  # Documents the current limitation; flip this check when multipart is implemented.
-  fails awsc s3api create-multipart-upload --bucket "$B" --key mp 2> "$OUT/err"
-  grep -q 'NotImplemented' "$OUT/err"
+t_multipart() {
+  # A 12 MB file: 3 parts of at most 5 MB; the ETag of a multipart object ends with -<parts>.
+  head -c 12000000 /dev/urandom > "$OUT/mp.bin"
+  awsc s3 cp --only-show-errors "$OUT/mp.bin" "s3://$B/mp.bin"
+  etag=$(awsc s3api head-object --bucket "$B" --key mp.bin --query ETag --output text)
+  case "$etag" in *-3*) ;; *) echo "unexpected ETag $etag"; return 1 ;; esac
+  awsc s3 cp --only-show-errors "s3://$B/mp.bin" "$OUT/mp.back"
+  cmp "$OUT/mp.bin" "$OUT/mp.back"
+  awsc s3api get-object --bucket "$B" --key mp.bin --part-number 2 "$OUT/mp.p2" > /dev/null
+  cmp <(head -c 10485760 "$OUT/mp.bin" | tail -c 5242880) "$OUT/mp.p2"
+  up=$(awsc s3api create-multipart-upload --bucket "$B" --key aborted --query UploadId --output text)
+  awsc s3api abort-multipart-upload --bucket "$B" --key aborted --upload-id "$up"
+  fails awsc s3api list-parts --bucket "$B" --key aborted --upload-id "$up" 2> /dev/null
 }
 check "s3api create-bucket, head-bucket, list-buckets, get-bucket-location" t_create_bucket
 check "s3api put-object, get-object, head-object (metadata, ETag, 404)" t_put_get_head
@@ -272,7 +281,7 @@ check "s3api list-objects-v2 (prefix, delimiter, pagination), list-objects" t_li
 check "s3api copy-object (COPY and REPLACE)" t_copy
 check "s3api delete-objects" t_delete_objects
 check "s3api delete-bucket" t_delete_bucket
-check "s3api create-multipart-upload answers 501 NotImplemented" t_multipart_is_501
+check "multipart upload (aws s3 cp 12 MB), part GET, abort" t_multipart
 
 # ---------------------------------------------------------------------------------------------
 echo "== boto3 $(python3 -c 'import boto3; print(boto3.__version__)')"
@@ -291,8 +300,8 @@ s3 = boto3.client(
     config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
                   retries={"max_attempts": 2}),
 )
-# Single PUTs only: multipart upload is not implemented yet.
-single_put = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=64 * 1024**2)
+# Multipart above 8 MB, in 5 MB parts.
+single_put = TransferConfig(multipart_threshold=8 * 1024**2, multipart_chunksize=5 * 1024**2)
 bucket = "smoke-boto3-%d" % os.getpid()
 failed = 0
 
@@ -413,9 +422,9 @@ export RCLONE_CONFIG_GARAGE_REGION=$S3_REGION
 export RCLONE_CONFIG_GARAGE_ACCESS_KEY_ID=$S3_KEY_ID
 export RCLONE_CONFIG_GARAGE_SECRET_ACCESS_KEY=$S3_SECRET
 export RCLONE_CONFIG_GARAGE_FORCE_PATH_STYLE=true
-# Single PUTs only (multipart is not implemented yet): 5G is the largest single-part upload.
-export RCLONE_CONFIG_GARAGE_UPLOAD_CUTOFF=5G
-export RCLONE_CONFIG_GARAGE_CHUNK_SIZE=64M
+# Files above 10M go through multipart uploads of 5M chunks.
+export RCLONE_CONFIG_GARAGE_UPLOAD_CUTOFF=10M
+export RCLONE_CONFIG_GARAGE_CHUNK_SIZE=5M
 # rclone's AWS SDK refuses to start when AWS_CA_BUNDLE is set (LoadCustomCABundleError with its
 # own HTTP transport); the endpoint is plain HTTP, so drop it.
 rcl() { env -u AWS_CA_BUNDLE rclone --retries 1 --low-level-retries 2 "$@"; }
