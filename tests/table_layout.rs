@@ -65,7 +65,8 @@ fn misplaced(nodes: &[&TestNode], entries: &[KvEntry]) -> Vec<String> {
 
 async fn wait_placement(nodes: &[&TestNode], entries: &[KvEntry], what: &str) {
     let mut last = vec![];
-    let ok = until(Duration::from_secs(90), || {
+    // Generous bound: on a loaded machine a sync worker may be in its error backoff (≤ 60 s).
+    let ok = until(Duration::from_secs(180), || {
         last = misplaced(nodes, entries);
         last.is_empty()
     })
