@@ -339,7 +339,7 @@ def _():
     r = s3.get_object(Bucket=bucket, Key="p/one.txt", Range="bytes=4998-5002")
     assert r["Body"].read() == b"xxbot", "range"
 
-@step("boto3 upload_file/download_file 20 MiB (single PUT), compare")
+@step("boto3 upload_file/download_file 20 MiB (multipart), compare")
 def _():
     s3.upload_file(os.path.join(data, "big.bin"), bucket, "p/big.bin", Config=single_put)
     s3.download_file(bucket, "p/big.bin", os.path.join(out, "boto3-big.bin"), Config=single_put)
