@@ -22,6 +22,14 @@ use crate::db::{Db, Transaction, Tree, TxError, TxOpResult, TxResult};
 use crate::util::ids::{blake2sum, Hash};
 use crate::util::time::now_msec;
 
+/// What merging one incoming entry did.
+pub struct UpdateOutcome {
+    /// The entry's tree key (partition key hash ‖ sort key).
+    pub key: Vec<u8>,
+    /// Whether the stored value changed.
+    pub changed: bool,
+}
+
 /// A table's local data.
 pub struct TableData {
     pub name: &'static str,
@@ -159,25 +167,25 @@ impl TableData {
     }
 
     /// Merges an encoded entry into the local store. Returns the new value if it changed.
-    pub fn update_entry(&self, incoming: &[u8]) -> Result<Option<Vec<u8>>, TableError> {
+    pub fn update_entry(&self, incoming: &[u8]) -> Result<UpdateOutcome, TableError> {
         let key = self.schema.tree_key(incoming)?;
         let schema = self.schema.clone();
-        let res: TxResult<Option<Vec<u8>>, TableError> = self.db.transaction(|tx| {
+        let res: TxResult<bool, TableError> = self.db.transaction(|tx| {
             let old = tx.get(&self.store, &key)?;
             let new = match schema.merge(old.as_deref(), incoming) {
                 Ok(Some(n)) => n,
-                Ok(None) => return Ok(None),
+                Ok(None) => return Ok(false),
                 Err(e) => return Err(TxError::Abort(e)),
             };
             self.record_change(tx, &key, old.as_deref(), Some(&new))?;
-            Ok(Some(new))
+            Ok(true)
         });
         match res {
-            Ok(r) => {
-                if r.is_some() {
+            Ok(changed) => {
+                if changed {
                     self.merkle_notify.notify_one();
                 }
-                Ok(r)
+                Ok(UpdateOutcome { key, changed })
             }
             Err(TxError::Abort(e)) => Err(e),
             Err(e) => Err(tx_err::<TableError>(self.name)(e)),

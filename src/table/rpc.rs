@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::data::TableData;
 use super::merkle::{NodeKey, NodeSummary};
+use super::replication::Replication;
+use super::sync::SyncTrigger;
 use crate::rpc::endpoint::{Handler, Rpc};
 use crate::util::ids::{Hash, NodeId};
 
@@ -59,9 +61,25 @@ impl Rpc for TableRpc {
 /// The replica side of the table RPC.
 pub struct TableRpcHandler {
     pub data: Arc<TableData>,
+    pub replication: Arc<dyn Replication>,
+    pub me: NodeId,
+    /// Woken when entries arrive for a partition this node does not hold: a writer with an older
+    /// layout view sent them here, and only a sync round hands them over to the holders.
+    pub sync_trigger: Arc<SyncTrigger>,
 }
 
 impl TableRpcHandler {
+    /// Whether this node holds the partition of a tree key in some version of the layout.
+    fn holds(&self, tree_key: &[u8]) -> bool {
+        let Some(pkh) = tree_key.get(..32).and_then(Hash::try_from_slice) else {
+            return true;
+        };
+        let holders = self
+            .replication
+            .holders(self.replication.partition_of(&pkh));
+        holders.is_empty() || holders.contains(&self.me)
+    }
+
     fn answer(&self, msg: TableRpc) -> Result<TableResponse, super::TableError> {
         let d = &self.data;
         Ok(match msg {
@@ -81,8 +99,13 @@ impl TableRpcHandler {
                     .collect(),
             ),
             TableRpc::Update(entries) => {
+                let mut stray = false;
                 for e in entries {
-                    d.update_entry(&e)?;
+                    let outcome = d.update_entry(&e)?;
+                    stray |= outcome.changed && !self.holds(&outcome.key);
+                }
+                if stray {
+                    self.sync_trigger.now.notify_one();
                 }
                 TableResponse::Ok
             }

@@ -56,7 +56,13 @@ impl<S: TableSchema> Table<S> {
             ctx.system.netapp.clone(),
             Box::leak(format!("garage/table/{}", S::NAME).into_boxed_str()),
         );
-        endpoint.set_handler(Arc::new(TableRpcHandler { data: data.clone() }));
+        let sync_trigger = Arc::new(SyncTrigger::default());
+        endpoint.set_handler(Arc::new(TableRpcHandler {
+            data: data.clone(),
+            replication: replication.clone(),
+            me: ctx.system.id(),
+            sync_trigger: sync_trigger.clone(),
+        }));
         let core = Arc::new(TableCore {
             data,
             replication,
@@ -67,7 +73,7 @@ impl<S: TableSchema> Table<S> {
         let table = Arc::new(Self {
             schema,
             core,
-            sync_trigger: Arc::new(SyncTrigger::default()),
+            sync_trigger,
             _s: PhantomData,
         });
         ctx.registry.add(table.clone());
