@@ -2,9 +2,12 @@
 //! replica with hedged fallback to the others, answers other nodes' block requests, and owns
 //! the reference counts and the resync queue (see `rc.rs` and `resync.rs`).
 //!
-//! Blocks travel as the payload of the `garage/block` endpoint in their stored encoding
-//! (compressed or plain); the receiver verifies the hash before writing, the reader verifies it
-//! after reading. Memory for blocks in flight is bounded by `block_ram_buffer_max`.
+//! Blocks travel as the streamed body of `garage/block` requests and answers, in their stored
+//! encoding (compressed or plain): one buffer shared by every replica's request, never copied on
+//! this node (a local replica receives the very same buffer). The receiver verifies the hash
+//! before writing, the reader after reading; blocks on this node are read from disk directly.
+//! Memory for blocks in flight is bounded node-wide by `block_ram_buffer_max` (see
+//! [`BlockManager::reserve_buffer`]; the S3 layer reserves before it reads a block's bytes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tracing::debug;
 
 use super::data_block::DataBlock;
@@ -24,9 +27,10 @@ use crate::config::ConsistencyMode;
 use crate::db::{Db, Transaction, Tree, TxOpResult};
 use crate::layout::manager::LayoutManager;
 use crate::net::frame::Priority;
-use crate::rpc::endpoint::{CallOpts, Endpoint, Handler, Rpc};
+use crate::net::ByteStream;
+use crate::rpc::endpoint::{CallOpts, Endpoint, Rpc, StreamHandler};
 use crate::rpc::paths;
-use crate::rpc::quorum::call_write_sets;
+use crate::rpc::quorum::{call_write_sets_with_body, single_chunk_stream};
 use crate::rpc::system::System;
 use crate::table::replication::quorums;
 use crate::util::ids::{Hash, NodeId};
@@ -41,12 +45,8 @@ const LOCK_STRIPES: usize = 256;
 /// Block requests between nodes.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum BlockRpc {
-    /// Store this block (stored encoding).
-    Put {
-        hash: Hash,
-        compressed: bool,
-        data: serde_bytes::ByteBuf,
-    },
+    /// Store this block; its stored encoding is the request body.
+    Put { hash: Hash, compressed: bool },
     /// Send me this block.
     Get { hash: Hash },
     /// Do you need this block (referenced here but missing)?
@@ -56,11 +56,44 @@ pub enum BlockRpc {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum BlockResponse {
     Ok,
+    /// The block; its stored encoding is the answer's body.
     Block {
         compressed: bool,
-        data: serde_bytes::ByteBuf,
     },
     Need(bool),
+}
+
+/// A memory reservation for block bytes in flight (released when dropped).
+pub struct BufferPermit(#[allow(dead_code)] OwnedSemaphorePermit);
+
+/// Collects a block body, refusing more than `max` bytes. A body of one chunk (as sent by this
+/// node to itself) is returned without copying.
+async fn collect_block(body: Option<ByteStream>, max: usize) -> Result<Bytes, String> {
+    let Some(mut body) = body else {
+        return Err("block body missing".into());
+    };
+    let Some(first) = body.next().await.transpose()? else {
+        return Ok(Bytes::new());
+    };
+    let Some(second) = body.next().await.transpose()? else {
+        if first.len() > max {
+            return Err(format!("block of {} bytes exceeds {max}", first.len()));
+        }
+        return Ok(first);
+    };
+    let mut buf = bytes::BytesMut::with_capacity((first.len() + second.len()).max(64 << 10));
+    buf.extend_from_slice(&first);
+    buf.extend_from_slice(&second);
+    while let Some(chunk) = body.next().await.transpose()? {
+        if buf.len() + chunk.len() > max {
+            return Err(format!("block exceeds {max} bytes"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if buf.len() > max {
+        return Err(format!("block exceeds {max} bytes"));
+    }
+    Ok(buf.freeze())
 }
 
 impl Rpc for BlockRpc {
@@ -90,7 +123,7 @@ pub struct BlockManager {
     pub resync_queue: Tree,
     pub resync_errors: Tree,
     pub(crate) resync_notify: Notify,
-    buffer: Semaphore,
+    buffer: Arc<Semaphore>,
     /// Held while a block is written by a Put or deleted as unreferenced, so that a write
     /// (which postpones deletion) and a deletion (which re-checks under the lock) never
     /// interleave.
@@ -121,12 +154,12 @@ impl BlockManager {
             resync_queue: open("block_resync_queue")?,
             resync_errors: open("block_resync_errors")?,
             resync_notify: Notify::new(),
-            buffer: Semaphore::new(config.ram_buffer_max.max(1 << 20)),
+            buffer: Arc::new(Semaphore::new(config.ram_buffer_max.max(1 << 20))),
             locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
         });
-        this.endpoint.set_handler(this.clone());
+        this.endpoint.set_stream_handler(this.clone());
         Ok(this)
     }
 
@@ -159,12 +192,16 @@ impl BlockManager {
         CallOpts::new(prio, self.config.rpc_timeout)
     }
 
-    /// Reserves memory for `len` bytes of blocks in flight.
-    async fn reserve(&self, len: usize) -> Result<tokio::sync::SemaphorePermit<'_>, BlockError> {
-        let n = u32::try_from(len.min(self.config.ram_buffer_max.max(1 << 20))).unwrap_or(u32::MAX);
+    /// Reserves memory for `len` bytes of blocks in flight, waiting while the node-wide budget
+    /// (`block_ram_buffer_max`) is used up.
+    pub async fn reserve_buffer(&self, len: usize) -> Result<BufferPermit, BlockError> {
+        let n = u32::try_from(len.clamp(1, self.config.ram_buffer_max.max(1 << 20)))
+            .unwrap_or(u32::MAX);
         self.buffer
-            .acquire_many(n)
+            .clone()
+            .acquire_many_owned(n)
             .await
+            .map(BufferPermit)
             .map_err(|_| BlockError::Db {
                 message: "block buffer closed".into(),
             })
@@ -177,7 +214,19 @@ impl BlockManager {
         data: Bytes,
         prio: Priority,
     ) -> Result<(), BlockError> {
-        let _permit = self.reserve(data.len()).await?;
+        let permit = self.reserve_buffer(data.len()).await?;
+        self.put_block_reserved(hash, data, prio, permit).await
+    }
+
+    /// [`BlockManager::put_block`] for a caller that already holds the memory reservation of
+    /// `data`; the reservation is kept until every replica has answered.
+    pub async fn put_block_reserved(
+        &self,
+        hash: Hash,
+        data: Bytes,
+        prio: Priority,
+        permit: BufferPermit,
+    ) -> Result<(), BlockError> {
         let level = self.config.compression;
         let block = tokio::task::spawn_blocking(move || DataBlock::from_plain(data, level))
             .await
@@ -189,10 +238,41 @@ impl BlockManager {
         let msg = BlockRpc::Put {
             hash,
             compressed: block.is_compressed(),
-            data: serde_bytes::ByteBuf::from(block.inner_bytes().to_vec()),
         };
+        let body = block.inner_bytes().clone();
+        drop(block);
         let (_, w) = quorums(self.config.replication_factor, self.config.consistency);
-        call_write_sets(&self.endpoint, &sets, |n| w.min(n), &msg, self.opts(prio))
+        call_write_sets_with_body(
+            &self.endpoint,
+            &sets,
+            |n| w.min(n),
+            &msg,
+            Some(body),
+            permit,
+            self.opts(prio),
+        )
+        .await
+        .map_err(|e| BlockError::Rpc {
+            message: e.to_string(),
+        })?;
+        Ok(())
+    }
+
+    /// Sends a block as stored here to one node.
+    pub(crate) async fn send_block(
+        &self,
+        node: NodeId,
+        hash: &Hash,
+        block: &DataBlock,
+        prio: Priority,
+    ) -> Result<(), BlockError> {
+        let msg = BlockRpc::Put {
+            hash: *hash,
+            compressed: block.is_compressed(),
+        };
+        let body = single_chunk_stream(block.inner_bytes().clone());
+        self.endpoint
+            .call_stream(node, &msg, Some(body), self.opts(prio))
             .await
             .map_err(|e| BlockError::Rpc {
                 message: e.to_string(),
@@ -211,6 +291,42 @@ impl BlockManager {
         nodes
     }
 
+    /// Reads a block from one node: from the local store directly when it is this node,
+    /// through the block RPC otherwise; returns the verified plaintext.
+    async fn fetch_one(&self, node: NodeId, hash: &Hash, prio: Priority) -> Result<Bytes, String> {
+        if node == self.system.id() {
+            return match self.local.read_block_plain(hash).await {
+                Ok(plain) => Ok(plain),
+                Err(e) => {
+                    if matches!(e, BlockError::Corrupted { .. }) {
+                        self.queue_resync_now(hash);
+                    }
+                    Err(e.to_string())
+                }
+            };
+        }
+        let (resp, body) = self
+            .endpoint
+            .call_stream(node, &BlockRpc::Get { hash: *hash }, None, self.opts(prio))
+            .await
+            .map_err(|e| e.to_string())?;
+        let BlockResponse::Block { compressed } = resp else {
+            return Err(format!("unexpected answer {resp:?}"));
+        };
+        let max = self.local.max_plain_len();
+        let data = collect_block(body, max + (max >> 4) + 4096).await?;
+        let block = if compressed {
+            DataBlock::Compressed(data)
+        } else {
+            DataBlock::Plain(data)
+        };
+        let h = *hash;
+        tokio::task::spawn_blocking(move || block.verify_bounded(&h, max))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
     /// Fetches a block from `nodes` (in order, hedging after a delay); verifies it.
     async fn fetch_from(
         &self,
@@ -220,13 +336,7 @@ impl BlockManager {
     ) -> Result<Bytes, BlockError> {
         let mut remaining = nodes.iter().copied();
         let mut in_flight = FuturesUnordered::new();
-        let call = |node: NodeId| async move {
-            let r = self
-                .endpoint
-                .call(node, &BlockRpc::Get { hash: *hash }, self.opts(prio))
-                .await;
-            (node, r)
-        };
+        let call = |node: NodeId| async move { (node, self.fetch_one(node, hash, prio).await) };
         let mut errors = vec![];
         if let Some(n) = remaining.next() {
             in_flight.push(call(n));
@@ -249,23 +359,7 @@ impl BlockManager {
             };
             let Some((node, res)) = next else { continue };
             match res {
-                Ok(BlockResponse::Block { compressed, data }) => {
-                    let block = if compressed {
-                        DataBlock::Compressed(Bytes::from(data.into_vec()))
-                    } else {
-                        DataBlock::Plain(Bytes::from(data.into_vec()))
-                    };
-                    let max = self.local.max_plain_len();
-                    let h = *hash;
-                    match tokio::task::spawn_blocking(move || block.verify_bounded(&h, max)).await {
-                        Ok(Ok(plain)) => return Ok(plain),
-                        Ok(Err(e)) => errors.push(format!("{}: {}", node.short(), e)),
-                        Err(e) => errors.push(format!("{}: {}", node.short(), e)),
-                    }
-                }
-                Ok(other) => {
-                    errors.push(format!("{}: unexpected answer {:?}", node.short(), other))
-                }
+                Ok(plain) => return Ok(plain),
                 Err(e) => errors.push(format!("{}: {}", node.short(), e)),
             }
             if let Some(n) = remaining.next() {
@@ -280,7 +374,7 @@ impl BlockManager {
         if nodes.is_empty() {
             return Err(BlockError::NoLayout);
         }
-        let _permit = self.reserve(1 << 20).await?;
+        let _permit = self.reserve_buffer(1 << 20).await?;
         self.fetch_from(hash, &nodes, prio).await
     }
 
@@ -338,27 +432,32 @@ impl BlockManager {
         Ok(())
     }
 
-    async fn handle_rpc(&self, msg: BlockRpc) -> Result<BlockResponse, String> {
+    async fn handle_rpc(
+        &self,
+        msg: BlockRpc,
+        from: NodeId,
+        body: Option<ByteStream>,
+    ) -> Result<(BlockResponse, Option<ByteStream>), String> {
         match msg {
-            BlockRpc::Put {
-                hash,
-                compressed,
-                data,
-            } => {
-                // No reservation here: the data is already in memory, and the sender holds a
-                // reservation for it until this answer. Reserving again would make a node wait
-                // on itself (or two nodes on each other) once callers hold the whole buffer.
-                let block = if compressed {
-                    DataBlock::Compressed(Bytes::from(data.into_vec()))
-                } else {
-                    DataBlock::Plain(Bytes::from(data.into_vec()))
-                };
+            BlockRpc::Put { hash, compressed } => {
+                // No reservation here: the sender holds one for this block until this answer.
+                // Reserving again would make a node wait on itself (or two nodes on each other)
+                // once callers hold the whole buffer.
                 let max = self.local.max_plain_len();
-                let b2 = block.clone();
-                tokio::task::spawn_blocking(move || b2.verify_bounded(&hash, max).map(|_| ()))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
+                let data = collect_block(body, max + (max >> 4) + 4096).await?;
+                let block = if compressed {
+                    DataBlock::Compressed(data)
+                } else {
+                    DataBlock::Plain(data)
+                };
+                if from != self.system.id() {
+                    // (This node hashed the block itself when it is the sender.)
+                    let b2 = block.clone();
+                    tokio::task::spawn_blocking(move || b2.verify_bounded(&hash, max).map(|_| ()))
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.to_string())?;
+                }
                 // Its reference is recorded after the block is stored: until then (and for a
                 // block referenced no more, uploaded again) it must not be deleted.
                 let _lock = self.lock(&hash).await;
@@ -367,13 +466,15 @@ impl BlockManager {
                     .write_block(&hash, &block)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(BlockResponse::Ok)
+                Ok((BlockResponse::Ok, None))
             }
             BlockRpc::Get { hash } => match self.local.read_block(&hash).await {
-                Ok(block) => Ok(BlockResponse::Block {
-                    compressed: block.is_compressed(),
-                    data: serde_bytes::ByteBuf::from(block.inner_bytes().to_vec()),
-                }),
+                Ok(block) => Ok((
+                    BlockResponse::Block {
+                        compressed: block.is_compressed(),
+                    },
+                    Some(single_chunk_stream(block.inner_bytes().clone())),
+                )),
                 Err(e) => {
                     if matches!(e, BlockError::Corrupted { .. }) {
                         // Moved aside by the store: fetch a good copy soon.
@@ -390,7 +491,7 @@ impl BlockManager {
                     .has_block(&hash)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(BlockResponse::Need(rc.count > 0 && has.is_none()))
+                Ok((BlockResponse::Need(rc.count > 0 && has.is_none()), None))
             }
         }
     }
@@ -414,12 +515,13 @@ pub(crate) fn tx_err(e: crate::db::TxError<()>) -> BlockError {
     }
 }
 
-impl Handler<BlockRpc> for BlockManager {
-    async fn handle(
+impl StreamHandler<BlockRpc> for BlockManager {
+    async fn handle_stream(
         self: Arc<Self>,
         msg: BlockRpc,
-        _from: NodeId,
-    ) -> Result<BlockResponse, String> {
-        self.handle_rpc(msg).await
+        from: NodeId,
+        body: Option<ByteStream>,
+    ) -> Result<(BlockResponse, Option<ByteStream>), String> {
+        self.handle_rpc(msg, from, body).await
     }
 }

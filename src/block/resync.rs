@@ -101,24 +101,8 @@ impl BlockManager {
                     })?;
                 if matches!(need, BlockResponse::Need(true)) {
                     let block = self.local.read_block(hash).await?;
-                    let msg = BlockRpc::Put {
-                        hash: *hash,
-                        compressed: block.is_compressed(),
-                        data: serde_bytes::ByteBuf::from(block.inner_bytes().to_vec()),
-                    };
-                    self.endpoint
-                        .call(
-                            *node,
-                            &msg,
-                            crate::rpc::endpoint::CallOpts::new(
-                                Priority::Background,
-                                self.config.rpc_timeout,
-                            ),
-                        )
-                        .await
-                        .map_err(|e| BlockError::Rpc {
-                            message: e.to_string(),
-                        })?;
+                    self.send_block(*node, hash, &block, Priority::Background)
+                        .await?;
                 }
             }
             if rc.count == 0 {

@@ -7,10 +7,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::endpoint::{CallOpts, Endpoint, Rpc};
 use super::RpcError;
+use crate::net::ByteStream;
 use crate::util::ids::NodeId;
 
 /// How a multi-node call proceeds.
@@ -141,6 +143,21 @@ pub async fn call_write_sets<M: Rpc>(
     msg: &M,
     opts: CallOpts,
 ) -> Result<Vec<(NodeId, M::Response)>, RpcError> {
+    call_write_sets_with_body(endpoint, sets, quorum_of, msg, None, (), opts).await
+}
+
+/// [`call_write_sets`] with a body sent to every node as a stream (shared, not copied), and a
+/// `guard` (e.g. a memory reservation for the body) held until the last request has finished,
+/// including those that go on in the background after the quorum was reached.
+pub async fn call_write_sets_with_body<M: Rpc, G: Send + 'static>(
+    endpoint: &Endpoint<M>,
+    sets: &[Vec<NodeId>],
+    quorum_of: impl Fn(usize) -> usize,
+    msg: &M,
+    body: Option<Bytes>,
+    guard: G,
+    opts: CallOpts,
+) -> Result<Vec<(NodeId, M::Response)>, RpcError> {
     let payload = endpoint.encode(msg)?;
     let mut nodes: Vec<NodeId> = sets.iter().flatten().copied().collect();
     nodes.sort();
@@ -163,9 +180,10 @@ pub async fn call_write_sets<M: Rpc>(
         .map(|&node| {
             let ep = endpoint.clone();
             let payload = payload.clone();
+            let body = body.clone().map(single_chunk_stream);
             async move {
                 let r = ep
-                    .call_encoded(node, payload, None, opts)
+                    .call_encoded(node, payload, body, opts)
                     .await
                     .map(|(resp, _)| resp);
                 (node, r)
@@ -189,7 +207,10 @@ pub async fn call_write_sets<M: Rpc>(
             .all(|(s, q)| count(s, &ok_nodes) >= *q);
         if all_reached {
             if !in_flight.is_empty() {
-                tokio::spawn(async move { while in_flight.next().await.is_some() {} });
+                tokio::spawn(async move {
+                    while in_flight.next().await.is_some() {}
+                    drop(guard);
+                });
             }
             return Ok(ok);
         }
@@ -199,7 +220,10 @@ pub async fn call_write_sets<M: Rpc>(
             .any(|(s, q)| s.len() - count(s, &err_nodes) < *q);
         if impossible {
             if !in_flight.is_empty() {
-                tokio::spawn(async move { while in_flight.next().await.is_some() {} });
+                tokio::spawn(async move {
+                    while in_flight.next().await.is_some() {}
+                    drop(guard);
+                });
             }
             break;
         }
@@ -209,6 +233,11 @@ pub async fn call_write_sets<M: Rpc>(
         got: ok.len(),
         errors,
     })
+}
+
+/// A body made of one buffer (cloning `Bytes` shares it).
+pub fn single_chunk_stream(b: Bytes) -> ByteStream {
+    Box::pin(futures::stream::once(async move { Ok(b) }))
 }
 
 /// Shared by layers that call nodes in preference order.

@@ -323,6 +323,14 @@ pub(super) async fn store_blocks(
     let mut in_flight = FuturesUnordered::new();
     let mut ended = false;
     loop {
+        // The node-wide budget for block bytes in memory covers this block from its first byte
+        // read until every replica has stored it.
+        let permit = ctx
+            .api
+            .blocks
+            .reserve_buffer(block_size)
+            .await
+            .map_err(|e| S3Error::Internal(e.to_string()))?;
         while !ended && buf.len() < block_size {
             match body.next().await {
                 Some(chunk) => buf.extend_from_slice(&chunk?),
@@ -355,7 +363,7 @@ pub(super) async fn store_blocks(
         in_flight.push(async move {
             ctx.api
                 .blocks
-                .put_block(hash, block, Priority::Normal)
+                .put_block_reserved(hash, block, Priority::Normal, permit)
                 .await
                 .map_err(|e| S3Error::ServiceUnavailable(e.to_string()))?;
             let mut v = Version::new(version, bucket, key.to_string());
