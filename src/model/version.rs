@@ -37,9 +37,22 @@ impl Crdt for VersionBlock {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartEtag(pub String);
 
+impl PartEtag {
+    /// The upload time recorded in `"etag ts size"` (0 if unreadable).
+    fn upload_time(&self) -> u64 {
+        self.0
+            .split(' ')
+            .nth(1)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
 impl Crdt for PartEtag {
+    /// The latest upload of a part wins (ties, which unique timestamps make unlikely, are broken
+    /// by the text so that every replica keeps the same one).
     fn merge(&mut self, o: &Self) {
-        if o.0 > self.0 {
+        if (o.upload_time(), &o.0) > (self.upload_time(), &self.0) {
             self.0 = o.0.clone();
         }
     }

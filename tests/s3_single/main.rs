@@ -14,6 +14,7 @@ mod buckets;
 mod checksums;
 mod copy;
 mod listing;
+mod multipart;
 mod objects;
 
 use aws_sdk_s3::Client;

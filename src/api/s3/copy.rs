@@ -1,14 +1,18 @@
-//! CopyObject: the source is read with read permission, the destination written with write
-//! permission; inline data is copied, block data is shared (a new version referencing the same
-//! blocks, so reference counts go up and no byte is copied). Metadata directive COPY or REPLACE
-//! and the `x-amz-copy-source-if-*` conditions are supported.
+//! CopyObject and UploadPartCopy: the source is read with read permission, the destination
+//! written with write permission; `x-amz-copy-source-if-*` conditions apply to both.
+//! CopyObject copies inline data and shares block data (a new version referencing the same
+//! blocks, so reference counts go up and no byte is copied); metadata directive COPY or REPLACE.
+//! UploadPartCopy streams the source (or its `x-amz-copy-source-range`) into the upload like an
+//! UploadPart body: its ETag is the MD5 of those bytes, and blocks that come out identical to the
+//! source's are stored once (blocks are content-addressed).
 
 use http::{Response, StatusCode};
 
 use super::error::S3Error;
-use super::get::{check_conditions, find_object, version_blocks};
-use super::put::object_headers;
-use super::request::{Need, ReqCtx};
+use super::get::{block_range_stream, check_conditions, find_object, version_blocks};
+use super::multipart::{part_number, part_target, store_part};
+use super::put::{object_headers, BodyHashes};
+use super::request::{Need, ReqBody, ReqCtx};
 use super::xml::Xml;
 use super::{full_body, ResBody};
 use crate::api::signature::canonical::percent_decode;
@@ -38,12 +42,11 @@ fn parse_source(v: &str) -> Result<(String, String), S3Error> {
     Ok((b.to_string(), k.to_string()))
 }
 
-/// PUT /bucket/key with x-amz-copy-source.
-pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
+/// The copy source of a request, read with read permission, its conditions checked:
+/// (bucket id, key, version, metadata).
+async fn copy_source(ctx: &ReqCtx) -> Result<(Uuid, String, ObjectVersion, ObjectMeta), S3Error> {
     let (src_bucket_name, src_key) = parse_source(ctx.header("x-amz-copy-source").unwrap_or(""))?;
     let src_bucket = ctx.bucket_by_name(&src_bucket_name, Need::Read).await?;
-    let dst_bucket = ctx.bucket(Need::Write).await?;
-    let dst_key = ctx.object_key()?.to_string();
     let (_, src_version, src_meta) = find_object(&ctx.api, &src_bucket.id, &src_key).await?;
     check_conditions(
         &ctx.headers,
@@ -52,6 +55,85 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         src_version.timestamp,
         true,
     )?;
+    Ok((src_bucket.id, src_key, src_version, src_meta))
+}
+
+/// Parses `x-amz-copy-source-range: bytes=FIRST-LAST` (both given, inclusive, inside the object).
+fn parse_copy_range(v: &str, size: u64) -> Result<(u64, u64), S3Error> {
+    let bad = || {
+        S3Error::InvalidArgument(format!(
+            "x-amz-copy-source-range {v:?} is not bytes=FIRST-LAST within the source object of size {size}"
+        ))
+    };
+    let (a, b) = v
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = a.trim().parse().map_err(|_| bad())?;
+    let last: u64 = b.trim().parse().map_err(|_| bad())?;
+    if first > last || last >= size {
+        return Err(bad());
+    }
+    Ok((first, last))
+}
+
+/// PUT /bucket/key?partNumber=N&uploadId=X with x-amz-copy-source.
+pub async fn upload_part_copy(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
+    let (_, _, src_version, src_meta) = copy_source(ctx).await?;
+    let target = part_target(ctx).await?;
+    let part = part_number(ctx)?;
+    let (start, end) = match ctx.header("x-amz-copy-source-range") {
+        Some(r) => {
+            let (first, last) = parse_copy_range(r, src_meta.size)?;
+            (first, last + 1)
+        }
+        None => (0, src_meta.size),
+    };
+    if end - start > super::put::MAX_PUT_SIZE {
+        return Err(S3Error::InvalidRequest(
+            "a copied part may not exceed 5 GiB: use x-amz-copy-source-range".into(),
+        ));
+    }
+    let body: ReqBody = match src_version.data() {
+        Some(ObjectData::Inline(_, bytes)) => {
+            let slice = bytes::Bytes::copy_from_slice(&bytes[start as usize..end as usize]);
+            Box::pin(futures::stream::once(async move { Ok(slice) }))
+        }
+        Some(ObjectData::FirstBlock(..)) => {
+            let blocks = version_blocks(&ctx.api, &src_version.uuid).await?;
+            Box::pin(futures::StreamExt::map(
+                block_range_stream(&ctx.api, blocks, start, end),
+                |r| r.map_err(|e| S3Error::ServiceUnavailable(e.to_string())),
+            ))
+        }
+        _ => return Err(S3Error::NoSuchKey),
+    };
+    let (bucket, key, id) = target;
+    let etag = store_part(
+        ctx,
+        (bucket, &key, id),
+        part,
+        body,
+        BodyHashes::md5_only(),
+        None,
+    )
+    .await?;
+    let mut x = Xml::new("CopyPartResult");
+    x.elem("ETag", &format!("\"{etag}\""))
+        .elem("LastModified", &msec_to_rfc3339(unique_msec()));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/xml")
+        .body(full_body(x.finish("CopyPartResult")))
+        .map_err(|e| S3Error::Internal(e.to_string()))
+}
+
+/// PUT /bucket/key with x-amz-copy-source.
+pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
+    let (src_bucket_id, src_key, src_version, src_meta) = copy_source(ctx).await?;
+    let dst_bucket = ctx.bucket(Need::Write).await?;
+    let dst_key = ctx.object_key()?.to_string();
     let replace = match ctx.header("x-amz-metadata-directive") {
         None | Some("COPY") => false,
         Some("REPLACE") => true,
@@ -61,7 +143,7 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
             )))
         }
     };
-    if src_bucket.id == dst_bucket.id && src_key == dst_key && !replace {
+    if src_bucket_id == dst_bucket.id && src_key == dst_key && !replace {
         return Err(S3Error::InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata".into(),
         ));
@@ -132,5 +214,21 @@ mod tests {
         assert_eq!(parse_source("b/k").ok(), Some(("b".into(), "k".into())));
         assert!(parse_source("b").is_err());
         assert!(parse_source("/b/").is_err());
+    }
+
+    #[test]
+    fn copy_ranges() {
+        assert_eq!(parse_copy_range("bytes=0-9", 10).ok(), Some((0, 9)));
+        assert_eq!(parse_copy_range("bytes=5-5", 10).ok(), Some((5, 5)));
+        for bad in [
+            "bytes=0-10",
+            "bytes=5-4",
+            "bytes=-5",
+            "bytes=3-",
+            "0-3",
+            "bytes=a-b",
+        ] {
+            assert!(parse_copy_range(bad, 10).is_err(), "{bad}");
+        }
     }
 }

@@ -309,8 +309,13 @@ pub async fn object_response(
         .map_err(|e| S3Error::Internal(e.to_string()))
 }
 
-/// Streams the bytes `[start, end)` of a block list.
-fn stream_blocks(api: &S3Api, blocks: Vec<VersionBlock>, start: u64, end: u64) -> ResBody {
+/// The bytes `[start, end)` of a block list, as a stream of slices of its blocks (read ahead).
+pub fn block_range_stream(
+    api: &S3Api,
+    blocks: Vec<VersionBlock>,
+    start: u64,
+    end: u64,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let mut wanted = vec![];
     let mut offset = 0u64;
     for b in blocks {
@@ -324,7 +329,7 @@ fn stream_blocks(api: &S3Api, blocks: Vec<VersionBlock>, start: u64, end: u64) -
         wanted.push((b.hash, from as usize, to as usize));
     }
     let mgr = api.blocks.clone();
-    let s = stream::iter(wanted)
+    stream::iter(wanted)
         .map(move |(hash, from, to)| {
             let mgr = mgr.clone();
             async move {
@@ -339,7 +344,11 @@ fn stream_blocks(api: &S3Api, blocks: Vec<VersionBlock>, start: u64, end: u64) -
             }
         })
         .buffered(READ_AHEAD)
-        .map_ok(hyper::body::Frame::data);
+}
+
+/// Streams the bytes `[start, end)` of a block list as a response body.
+fn stream_blocks(api: &S3Api, blocks: Vec<VersionBlock>, start: u64, end: u64) -> ResBody {
+    let s = block_range_stream(api, blocks, start, end).map_ok(hyper::body::Frame::data);
     BodyExt::boxed_unsync(StreamBody::new(s))
 }
 

@@ -27,29 +27,33 @@ fn key_after(k: &str) -> String {
 
 /// A key after every key starting with `prefix` (UTF-8 never contains byte 0xFF, so any
 /// character above every continuation works: U+10FFFF encodes as F4 8F BF BF).
-fn after_prefix(prefix: &str) -> String {
+pub(super) fn after_prefix(prefix: &str) -> String {
     let mut s = prefix.to_string();
     s.push('\u{10FFFF}');
     s
 }
 
-struct Listing {
-    objects: Vec<Object>,
-    prefixes: BTreeSet<String>,
-    truncated: bool,
+/// One page of a listing.
+pub(super) struct Listing {
+    pub objects: Vec<Object>,
+    pub prefixes: BTreeSet<String>,
+    pub truncated: bool,
     /// Where the next page starts (inclusive), if truncated.
     next_start: Option<String>,
     /// The last key or prefix returned.
-    last: Option<String>,
+    pub last: Option<String>,
 }
 
-async fn scan(
+/// Lists the objects matching `filter` from `start` (inclusive) under `prefix`, grouping keys
+/// into common prefixes at `delimiter`, up to `max_keys` objects and prefixes.
+pub(super) async fn scan(
     ctx: &ReqCtx,
     bucket: &crate::util::ids::Uuid,
     prefix: &str,
     delimiter: Option<&str>,
     start: String,
     max_keys: usize,
+    filter: ObjectFilter,
 ) -> Result<Listing, S3Error> {
     let mut out = Listing {
         objects: vec![],
@@ -68,13 +72,7 @@ async fn scan(
             .api
             .model
             .objects
-            .get_range(
-                bucket,
-                Some(&cursor),
-                Some(&ObjectFilter::HasData),
-                PAGE,
-                false,
-            )
+            .get_range(bucket, Some(&cursor), Some(&filter), PAGE, false)
             .await?;
         let exhausted = page.len() < PAGE;
         let mut jumped = false;
@@ -193,6 +191,7 @@ pub async fn list_objects(ctx: &ReqCtx, v2: bool) -> Result<Response<ResBody>, S
             delimiter.as_deref(),
             start,
             max_keys,
+            ObjectFilter::HasData,
         )
         .await?
     };

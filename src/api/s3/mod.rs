@@ -139,6 +139,7 @@ impl S3Api {
             Endpoint::DeleteObject => delete::delete_object(&ctx).await,
             Endpoint::CreateMultipartUpload => multipart::create(&ctx).await,
             Endpoint::UploadPart => multipart::upload_part(ctx).await,
+            Endpoint::UploadPartCopy => copy::upload_part_copy(&ctx).await,
             Endpoint::CompleteMultipartUpload => multipart::complete(ctx).await,
             Endpoint::AbortMultipartUpload => multipart::abort(&ctx).await,
             Endpoint::ListParts => multipart::list_parts(&ctx).await,

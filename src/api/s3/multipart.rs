@@ -17,8 +17,9 @@ use md5::{Digest, Md5};
 use serde::Deserialize;
 
 use super::error::S3Error;
-use super::put::{check_body, expected, object_headers, store_blocks, BodyHashes};
-use super::request::{Need, ReqCtx, MAX_XML_BODY};
+use super::list::{after_prefix, scan};
+use super::put::{check_body, expected, object_headers, store_blocks, BodyHashes, Expected};
+use super::request::{Need, ReqBody, ReqCtx, MAX_XML_BODY};
 use super::xml::{parse, Xml};
 use super::{empty_body, full_body, ResBody};
 use crate::model::block_ref::BlockRef;
@@ -124,29 +125,42 @@ pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     xml_ok(x.finish("InitiateMultipartUploadResult"))
 }
 
-/// PUT /bucket/key?partNumber=N&uploadId=X
-pub async fn upload_part(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
-    let bucket = ctx.bucket(Need::Write).await?;
-    let key = ctx.object_key()?.to_string();
-    let id = upload_id(&ctx)?;
-    let part: u64 = ctx
-        .route
+/// The `partNumber` of a part upload.
+pub(super) fn part_number(ctx: &ReqCtx) -> Result<u64, S3Error> {
+    ctx.route
         .query
         .get("partNumber")
         .and_then(|p| p.parse().ok())
         .filter(|p| (1..=MAX_PART_NUMBER).contains(p))
         .ok_or_else(|| {
             S3Error::InvalidArgument("partNumber must be an integer from 1 to 10000".into())
-        })?;
-    find_upload(&ctx, &bucket.id, &key, &id).await?;
-    let exp = expected(&ctx)?;
-    let hashes = BodyHashes::for_request(&exp);
+        })
+}
+
+/// The upload a part request names: (bucket id, key, upload id), after checking it exists.
+pub(super) async fn part_target(ctx: &ReqCtx) -> Result<(Uuid, String, Uuid), S3Error> {
+    let bucket = ctx.bucket(Need::Write).await?;
+    let key = ctx.object_key()?.to_string();
+    let id = upload_id(ctx)?;
+    find_upload(ctx, &bucket.id, &key, &id).await?;
+    Ok((bucket.id, key, id))
+}
+
+/// Stores a part's data (a body stream) in upload `id` and records the part; returns its ETag
+/// and the hashes computed over the data.
+pub(super) async fn store_part(
+    ctx: &ReqCtx,
+    (bucket, key, id): (Uuid, &str, Uuid),
+    part: u64,
+    body: ReqBody,
+    hashes: BodyHashes,
+    exp: Option<&Expected>,
+) -> Result<String, S3Error> {
     let ts = unique_msec();
-    let body = ctx.take_body();
     let ((_, size), hashes) = store_blocks(
-        &ctx,
-        bucket.id,
-        &key,
+        ctx,
+        bucket,
+        key,
         id,
         part_key(part, ts),
         bytes::BytesMut::new(),
@@ -154,11 +168,25 @@ pub async fn upload_part(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> 
         hashes,
     )
     .await?;
-    let (etag, _) = check_body(&ctx, &exp, hashes)?;
-    let mut v = Version::new(id, bucket.id, key.clone());
+    let etag = match exp {
+        Some(exp) => check_body(ctx, exp, hashes)?.0,
+        None => hashes.md5_hex(),
+    };
+    let mut v = Version::new(id, bucket, key.to_string());
     v.part_etags
         .put(part, PartEtag(format!("{etag} {ts} {size}")));
     ctx.api.model.versions.insert(&v).await?;
+    Ok(etag)
+}
+
+/// PUT /bucket/key?partNumber=N&uploadId=X
+pub async fn upload_part(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
+    let (bucket, key, id) = part_target(&ctx).await?;
+    let part = part_number(&ctx)?;
+    let exp = expected(&ctx)?;
+    let hashes = BodyHashes::for_request(&exp);
+    let body = ctx.take_body();
+    let etag = store_part(&ctx, (bucket, &key, id), part, body, hashes, Some(&exp)).await?;
     Response::builder()
         .status(StatusCode::OK)
         .header(http::header::ETAG, format!("\"{etag}\""))
@@ -368,29 +396,30 @@ pub async fn list_uploads(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let bucket = ctx.bucket(Need::Read).await?;
     let q = &ctx.route.query;
     let prefix = q.get("prefix").cloned().unwrap_or_default();
+    let delimiter = q.get("delimiter").cloned().filter(|d| !d.is_empty());
     let max: usize = q
         .get("max-uploads")
         .and_then(|m| m.parse().ok())
         .unwrap_or(1000)
-        .min(1000);
-    let start = q
-        .get("key-marker")
-        .map(|k| format!("{k}\0"))
-        .unwrap_or_else(|| prefix.clone());
-    let objects = ctx
-        .api
-        .model
-        .objects
-        .get_range(
-            &bucket.id,
-            Some(&start),
-            Some(&ObjectFilter::IsUploading),
-            max + 1,
-            false,
-        )
-        .await?;
+        .clamp(1, 1000);
+    // After the marker; a marker that is a common prefix skips everything under it.
+    let start = match q.get("key-marker").filter(|k| !k.is_empty()) {
+        Some(k) if delimiter.as_ref().is_some_and(|d| k.ends_with(d.as_str())) => after_prefix(k),
+        Some(k) => format!("{k}\0"),
+        None => prefix.clone(),
+    };
+    let listing = scan(
+        ctx,
+        &bucket.id,
+        &prefix,
+        delimiter.as_deref(),
+        start,
+        max,
+        ObjectFilter::IsUploading,
+    )
+    .await?;
     let mut uploads: BTreeMap<(String, u64, Uuid), ()> = BTreeMap::new();
-    for o in objects.iter().filter(|o| o.key.starts_with(&prefix)) {
+    for o in &listing.objects {
         for v in o.versions() {
             if let VersionState::Uploading {
                 multipart: true, ..
@@ -400,25 +429,34 @@ pub async fn list_uploads(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
             }
         }
     }
-    let truncated = uploads.len() > max;
     let mut x = Xml::new("ListMultipartUploadsResult");
     x.elem("Bucket", ctx.bucket_name()?)
         .elem("Prefix", &prefix)
+        .elem("KeyMarker", q.get("key-marker").map_or("", String::as_str))
         .elem("MaxUploads", &max.to_string())
-        .elem("IsTruncated", if truncated { "true" } else { "false" });
-    let mut last = None;
-    for (k, ts, id) in uploads.keys().take(max) {
+        .elem(
+            "IsTruncated",
+            if listing.truncated { "true" } else { "false" },
+        );
+    if let Some(d) = &delimiter {
+        x.elem("Delimiter", d);
+    }
+    for (k, ts, id) in uploads.keys() {
         x.open("Upload")
             .elem("Key", k)
             .elem("UploadId", &id.to_hex())
             .elem("Initiated", &msec_to_rfc3339(*ts))
             .elem("StorageClass", "STANDARD")
             .close("Upload");
-        last = Some(k.clone());
     }
-    if truncated {
-        if let Some(k) = last {
-            x.elem("NextKeyMarker", &k);
+    for p in &listing.prefixes {
+        x.open("CommonPrefixes")
+            .elem("Prefix", p)
+            .close("CommonPrefixes");
+    }
+    if listing.truncated {
+        if let Some(k) = &listing.last {
+            x.elem("NextKeyMarker", k);
         }
     }
     xml_ok(x.finish("ListMultipartUploadsResult"))

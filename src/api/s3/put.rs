@@ -96,6 +96,21 @@ impl BodyHashes {
         }
     }
 
+    /// Only the MD5 (for the ETag), for data that comes from this server (copies).
+    pub(super) fn md5_only() -> Self {
+        Self {
+            md5: Md5::new(),
+            sha256: None,
+            checksum: None,
+            size: 0,
+        }
+    }
+
+    /// The hex MD5 of the data seen: its ETag.
+    pub(super) fn md5_hex(self) -> String {
+        hex::encode(self.md5.finalize())
+    }
+
     fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
         if let Some(s) = &mut self.sha256 {

@@ -28,6 +28,7 @@ pub enum Endpoint {
     DeleteObject,
     CreateMultipartUpload,
     UploadPart,
+    UploadPartCopy,
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
@@ -153,7 +154,7 @@ pub fn route(
             Endpoint::CreateMultipartUpload
         }
         (Some(_), Some(_)) if has("uploadId") => match *method {
-            M::PUT if has_copy_source => Endpoint::Unsupported("UploadPartCopy"),
+            M::PUT if has_copy_source => Endpoint::UploadPartCopy,
             M::PUT => Endpoint::UploadPart,
             M::POST => Endpoint::CompleteMultipartUpload,
             M::DELETE => Endpoint::AbortMultipartUpload,
