@@ -377,7 +377,10 @@ async fn s3_website_configuration() {
     assert_eq!(got.routing_rules(), rules.as_slice());
     // The S3 call enabled website access, as the CLI shows.
     let info = site.node.cli(&["bucket", "info", BUCKET]);
-    assert!(info.contains("Website access: enabled"), "{info}");
+    assert!(
+        info.contains("Website access: enabled (index index.html, 2 routing rules)"),
+        "{info}"
+    );
 
     assert_answer(&site.get(&host, "/").await, 200, "home");
     let r = site.get(&host, "/old/a.html").await;
@@ -512,6 +515,11 @@ async fn s3_website_configuration() {
         ("example.org", Some(&Protocol::Https))
     );
     assert!(got.index_document().is_none());
+    let info = site.node.cli(&["bucket", "info", BUCKET]);
+    assert!(
+        info.contains("Website access: enabled (all requests redirected to https://example.org)"),
+        "{info}"
+    );
     for (path, location) in [
         ("/", "https://example.org/"),
         ("/a/b.html", "https://example.org/a/b.html"),
