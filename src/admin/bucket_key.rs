@@ -25,6 +25,9 @@ pub struct BucketInfo {
     /// (key id, key name, permissions)
     pub keys: Vec<(String, String, BucketKeyPerm)>,
     pub website: Option<(String, Option<String>)>,
+    /// Redirects of the website configuration, in words (none when empty).
+    #[serde(default)]
+    pub website_redirects: Option<String>,
     pub objects: u64,
     pub bytes: u64,
     pub unfinished_uploads: u64,
@@ -130,11 +133,32 @@ pub async fn bucket_info(h: &ModelHelper, b: &Bucket) -> Result<BucketInfo, Mode
             .params()
             .and_then(|p| p.website_config.get().clone())
             .map(|w| (w.index_document, w.error_document)),
+        website_redirects: b
+            .params()
+            .and_then(|p| p.website_config.get().as_ref())
+            .and_then(website_redirects),
         objects,
         bytes,
         unfinished_uploads: uploads,
         counts_truncated: truncated,
     })
+}
+
+/// "all requests redirected to https://host" or "N routing rules", for `bucket info`.
+fn website_redirects(w: &crate::model::bucket::WebsiteConfig) -> Option<String> {
+    if let Some(all) = &w.redirect_all {
+        let proto = all.protocol.map(|p| format!("{}://", p.as_str()));
+        return Some(format!(
+            "all requests redirected to {}{}",
+            proto.unwrap_or_default(),
+            all.host_name
+        ));
+    }
+    match w.routing_rules.len() {
+        0 => None,
+        1 => Some("1 routing rule".into()),
+        n => Some(format!("{n} routing rules")),
+    }
 }
 
 pub async fn key_info(h: &ModelHelper, k: &Key, show_secret: bool) -> Result<KeyInfo, ModelError> {

@@ -431,9 +431,11 @@ impl AdminService {
                 error,
             } => {
                 let mut b = h.find_bucket(&bucket).await?;
-                let conf = allow.then(|| crate::model::bucket::WebsiteConfig {
-                    index_document: index.unwrap_or_else(|| "index.html".into()),
-                    error_document: error,
+                let conf = allow.then(|| {
+                    crate::model::bucket::WebsiteConfig::documents(
+                        index.unwrap_or_else(|| "index.html".into()),
+                        error,
+                    )
                 });
                 if let Some(p) = b.params_mut() {
                     p.website_config.update(conf.clone());

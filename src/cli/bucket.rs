@@ -333,12 +333,22 @@ fn format_bucket(b: &BucketInfo) -> String {
         b.unfinished_uploads
     ));
     match &b.website {
-        Some((index, err)) => out.push_str(&format!(
-            "\nWebsite access: enabled (index {index}{})\n",
-            err.as_ref()
-                .map(|e| format!(", error document {e}"))
-                .unwrap_or_default()
-        )),
+        Some((index, err)) => {
+            let mut details = vec![];
+            if !index.is_empty() {
+                details.push(format!("index {index}"));
+            }
+            if let Some(e) = err {
+                details.push(format!("error document {e}"));
+            }
+            if let Some(r) = &b.website_redirects {
+                details.push(r.clone());
+            }
+            out.push_str(&format!(
+                "\nWebsite access: enabled ({})\n",
+                details.join(", ")
+            ));
+        }
         None => out.push_str("\nWebsite access: disabled\n"),
     }
     out.push_str("\nAuthorized keys:\n");

@@ -33,11 +33,83 @@ impl BucketKeyPerm {
     }
 }
 
-/// Static website configuration.
+/// Static website configuration (set by `garage bucket website --allow` or PutBucketWebsite).
+/// The redirect fields were added later: they default to "none" so that older entries decode.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebsiteConfig {
+    /// Suffix served for paths ending in `/` (unused when `redirect_all` is set).
     pub index_document: String,
     pub error_document: Option<String>,
+    /// Every request is redirected to this host (`RedirectAllRequestsTo`).
+    #[serde(default)]
+    pub redirect_all: Option<RedirectAll>,
+    /// Conditional redirects, tried in order (`RoutingRules`).
+    #[serde(default)]
+    pub routing_rules: Vec<RoutingRule>,
+}
+
+impl WebsiteConfig {
+    /// An index (and optional error) document, without redirects.
+    pub fn documents(index_document: String, error_document: Option<String>) -> Self {
+        Self {
+            index_document,
+            error_document,
+            redirect_all: None,
+            routing_rules: vec![],
+        }
+    }
+}
+
+/// `http` or `https` in a redirect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RedirectProtocol {
+    Http,
+    Https,
+}
+
+impl RedirectProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
+/// `RedirectAllRequestsTo`: the same key on another host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectAll {
+    pub host_name: String,
+    pub protocol: Option<RedirectProtocol>,
+}
+
+/// One `RoutingRule`: when `condition` holds (always, when absent), answer `redirect`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingRule {
+    pub condition: Option<RuleCondition>,
+    pub redirect: RuleRedirect,
+}
+
+/// When a routing rule applies: both fields must hold when both are given.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleCondition {
+    pub key_prefix_equals: Option<String>,
+    /// The HTTP error status the request would otherwise get (4xx or 5xx).
+    pub http_error_code_returned_equals: Option<u16>,
+}
+
+/// Where a routing rule sends the client; absent fields keep the request's value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRedirect {
+    pub host_name: Option<String>,
+    pub protocol: Option<RedirectProtocol>,
+    /// 3xx status of the answer (301 when absent).
+    pub http_redirect_code: Option<u16>,
+    /// Replaces the part of the key matched by `key_prefix_equals` (at most one of the two
+    /// replacements is set).
+    pub replace_key_prefix_with: Option<String>,
+    /// Replaces the whole key.
+    pub replace_key_with: Option<String>,
 }
 
 /// Quotas of a bucket.
@@ -159,5 +231,96 @@ impl TableSchema for BucketTable {
         match f {
             BucketFilter::Live => !e.is_deleted(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The website configuration as it was encoded before redirects existed.
+    #[derive(Clone, Serialize)]
+    struct OldWebsiteConfig {
+        index_document: String,
+        error_document: Option<String>,
+    }
+
+    #[derive(Serialize)]
+    struct OldParams {
+        creation_date: u64,
+        authorized_keys: LwwMap<String, BucketKeyPerm>,
+        aliases: LwwMap<String, bool>,
+        local_aliases: LwwMap<(String, String), bool>,
+        website_config: Lww<Option<OldWebsiteConfig>>,
+        quotas: Lww<BucketQuotas>,
+    }
+
+    #[derive(Serialize)]
+    struct OldBucket {
+        id: Uuid,
+        state: Deletable<OldParams>,
+    }
+
+    #[test]
+    fn entry_without_redirect_fields_still_decodes() {
+        let id = Uuid::random();
+        let old = OldBucket {
+            id,
+            state: Deletable::Present(OldParams {
+                creation_date: 42,
+                authorized_keys: LwwMap::new(),
+                aliases: LwwMap::new(),
+                local_aliases: LwwMap::new(),
+                website_config: Lww::raw(
+                    7,
+                    Some(OldWebsiteConfig {
+                        index_document: "home.html".into(),
+                        error_document: Some("oops.html".into()),
+                    }),
+                ),
+                quotas: Lww::raw(0, BucketQuotas::default()),
+            }),
+        };
+        let mut bytes = Bucket::VERSION_MARKER.to_vec();
+        bytes.extend(rmp_serde::to_vec_named(&old).expect("encode"));
+        let b = Bucket::decode(&bytes).expect("an old entry decodes");
+        assert_eq!(b.id, id);
+        let w = b
+            .params()
+            .and_then(|p| p.website_config.get().clone())
+            .expect("website config");
+        assert_eq!(
+            w,
+            WebsiteConfig::documents("home.html".into(), Some("oops.html".into()))
+        );
+    }
+
+    #[test]
+    fn redirect_fields_round_trip() {
+        let mut b = Bucket::new(Uuid::random(), 1);
+        let conf = WebsiteConfig {
+            index_document: String::new(),
+            error_document: None,
+            redirect_all: Some(RedirectAll {
+                host_name: "example.com".into(),
+                protocol: Some(RedirectProtocol::Https),
+            }),
+            routing_rules: vec![RoutingRule {
+                condition: Some(RuleCondition {
+                    key_prefix_equals: Some("docs/".into()),
+                    http_error_code_returned_equals: Some(404),
+                }),
+                redirect: RuleRedirect {
+                    replace_key_prefix_with: Some("documents/".into()),
+                    http_redirect_code: Some(302),
+                    ..Default::default()
+                },
+            }],
+        };
+        if let Some(p) = b.params_mut() {
+            p.website_config.update(Some(conf.clone()));
+        }
+        let back = Bucket::decode(&b.encode().expect("encode")).expect("decode");
+        assert_eq!(back, b);
     }
 }

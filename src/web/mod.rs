@@ -1,10 +1,18 @@
 //! The static website endpoint (`[s3_web] bind_addr`, DESIGN.md §11): the Host header (port
 //! ignored) names a bucket, as `<bucket><root_domain>` or as a global alias equal to the host;
-//! only buckets with website access are served. `/` and paths ending in `/` serve the index
-//! document (in sub-folders too); a missing object serves the bucket's error document with status
-//! 404 (or a plain 404); a folder requested without its slash is redirected. GET and HEAD behave
-//! as on the S3 endpoint (ranges, conditional requests, stored headers); other methods get 405.
+//! only buckets with a website configuration (`garage bucket website --allow` or
+//! PutBucketWebsite) are served, anything else is a plain 404.
+//!
+//! Order of decisions for a GET or HEAD: `RedirectAllRequestsTo` (301 to the same key on another
+//! host); routing rules that do not depend on the outcome (see `routing`); the object itself —
+//! `/` and paths ending in `/` serve the index document (in sub-folders too), a folder requested
+//! without its slash is redirected (302) when `<key>/<index>` exists, ranges and conditional
+//! requests behave as on the S3 endpoint (a 304 carries the ETag and Last-Modified); then routing
+//! rules conditioned on the error the request would get; then, for a missing object, the bucket's
+//! error document with status 404, or a plain 404. Other methods get 405 (OPTIONS 403: no CORS).
 //! Paths are object keys, never files: `..`, encoded slashes and NUL are just key bytes.
+
+mod routing;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,9 +25,14 @@ use tracing::warn;
 
 use crate::api::s3::error::S3Error;
 use crate::api::s3::get::{find_object, object_response};
-use crate::api::s3::router::host_without_port;
+use crate::api::s3::router::{host_without_port, MAX_KEY_LEN};
 use crate::api::s3::{empty_body, full_body, ResBody, S3Api};
-use crate::api::signature::canonical::percent_decode;
+use crate::api::signature::canonical::{percent_decode, uri_encode};
+use crate::model::bucket::WebsiteConfig;
+use crate::model::object::{ObjectMeta, ObjectVersion};
+use crate::util::ids::Uuid;
+use crate::util::time::msec_to_http_date;
+use routing::{apply_rule, find_rule, redirect_all, Decision, Origin, Outcome, Redirect};
 
 /// The website server.
 pub struct WebServer {
@@ -36,21 +49,52 @@ fn plain(status: StatusCode, text: &str) -> Response<ResBody> {
         .unwrap_or_else(|_| Response::new(empty_body()))
 }
 
-impl WebServer {
-    /// The bucket name a Host header designates.
-    fn bucket_name(&self, host: &str) -> String {
-        let host = host_without_port(host).to_ascii_lowercase();
-        if let Some(root) = &self.root_domain {
-            let root = root.trim_start_matches('.').to_ascii_lowercase();
-            if let Some(b) = host.strip_suffix(&root).and_then(|b| b.strip_suffix('.')) {
-                if !b.is_empty() {
-                    return b.to_string();
-                }
+fn not_found() -> Response<ResBody> {
+    plain(StatusCode::NOT_FOUND, "Not found")
+}
+
+fn redirect(r: Redirect) -> Result<Response<ResBody>, S3Error> {
+    Response::builder()
+        .status(r.status)
+        .header(http::header::LOCATION, r.location)
+        .body(empty_body())
+        .map_err(|e| S3Error::Internal(e.to_string()))
+}
+
+/// The bucket name a Host header designates: `<bucket>.<root_domain>` gives `bucket`, any
+/// other host is taken whole (a global alias). The port is ignored; names are lower-cased.
+pub fn bucket_from_host(host: &str, root_domain: Option<&str>) -> String {
+    let host = host_without_port(host).to_ascii_lowercase();
+    if let Some(root) = root_domain {
+        let root = root.trim_start_matches('.').to_ascii_lowercase();
+        if let Some(b) = host.strip_suffix(&root).and_then(|b| b.strip_suffix('.')) {
+            if !b.is_empty() {
+                return b.to_string();
             }
         }
-        host
     }
+    host
+}
 
+/// The 304 answer to a conditional request: validators and caching headers, no body.
+fn not_modified(version: &ObjectVersion, meta: &ObjectMeta) -> Result<Response<ResBody>, S3Error> {
+    let mut r = Response::builder()
+        .status(StatusCode::NOT_MODIFIED)
+        .header(http::header::ETAG, format!("\"{}\"", meta.etag))
+        .header(
+            http::header::LAST_MODIFIED,
+            msec_to_http_date(version.timestamp),
+        );
+    for (name, value) in &meta.headers.other {
+        if matches!(name.as_str(), "cache-control" | "expires") {
+            r = r.header(name.as_str(), value.as_str());
+        }
+    }
+    r.body(empty_body())
+        .map_err(|e| S3Error::Internal(e.to_string()))
+}
+
+impl WebServer {
     async fn answer(&self, req: Request<Incoming>) -> Response<ResBody> {
         let head = match *req.method() {
             http::Method::GET => false,
@@ -61,31 +105,41 @@ impl WebServer {
                     "CORS is not configured for this website",
                 )
             }
-            _ => return plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+            _ => {
+                let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+                r.headers_mut().insert(
+                    http::header::ALLOW,
+                    http::HeaderValue::from_static("GET, HEAD, OPTIONS"),
+                );
+                return r;
+            }
         };
-        let host = req
-            .headers()
+        let headers = req.headers();
+        let host = headers
             .get(http::header::HOST)
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri().authority().map(|a| a.as_str()))
             .unwrap_or("");
-        let name = self.bucket_name(host);
+        let protocol = match headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok())
+            .map(str::trim)
+        {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        let origin = Origin { protocol, host };
+        let name = bucket_from_host(host, self.root_domain.as_deref());
         let resp = match self
-            .serve(&name, req.uri().path(), req.headers(), head)
+            .serve(&name, origin, req.uri().path(), headers, head)
             .await
         {
             Ok(r) => r,
-            Err(e) => match e {
-                S3Error::NotModified => Response::builder()
-                    .status(StatusCode::NOT_MODIFIED)
-                    .body(empty_body())
-                    .unwrap_or_else(|_| Response::new(empty_body())),
-                e if e.status().is_client_error() => plain(e.status(), &e.to_string()),
-                e => {
-                    warn!("website {}: {}", name, e);
-                    plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
-                }
-            },
+            Err(e) if e.status().is_server_error() => {
+                warn!("website {}: {}", name, e);
+                plain(e.status(), "Internal error")
+            }
+            Err(e) => plain(e.status(), &e.to_string()),
         };
         if head {
             let (parts, _) = resp.into_parts();
@@ -97,11 +151,11 @@ impl WebServer {
     async fn serve(
         &self,
         bucket_name: &str,
+        origin: Origin<'_>,
         raw_path: &str,
         headers: &http::HeaderMap,
         head: bool,
     ) -> Result<Response<ResBody>, S3Error> {
-        let not_found = || plain(StatusCode::NOT_FOUND, "Not found");
         let helper = &self.api.helper;
         let Some(id) = helper.resolve_bucket(bucket_name, None).await? else {
             return Ok(not_found());
@@ -114,55 +168,112 @@ impl WebServer {
         };
         let path = String::from_utf8(percent_decode(raw_path.as_bytes(), false))
             .map_err(|_| S3Error::InvalidArgument("the path is not valid UTF-8".into()))?;
-        let mut key = path.strip_prefix('/').unwrap_or(&path).to_string();
-        let index = if website.index_document.is_empty() {
-            self.default_index.clone()
-        } else {
-            website.index_document.clone()
-        };
-        if key.is_empty() || key.ends_with('/') {
-            key.push_str(&index);
+        let key = path.strip_prefix('/').unwrap_or(&path);
+        if let Some(all) = &website.redirect_all {
+            return redirect(redirect_all(all, origin, key));
         }
-        let query = BTreeMap::new();
-        match find_object(&self.api, &bucket.id, &key).await {
-            Ok((_, v, meta)) => {
-                object_response(&self.api, &v, &meta, headers, &query, head, false).await
+        let rules = &website.routing_rules;
+        let first = find_rule(rules, key, Outcome::Unknown);
+        if let Decision::Apply(rule) = first {
+            return redirect(apply_rule(rule, origin, key));
+        }
+        let served = self
+            .serve_object(&bucket.id, &website, key, headers, head)
+            .await;
+        if first == Decision::NeedOutcome {
+            let outcome = match &served {
+                Ok(_) => Outcome::Success,
+                Err(e) => Outcome::Error(e.status().as_u16()),
+            };
+            if let Decision::Apply(rule) = find_rule(rules, key, outcome) {
+                return redirect(apply_rule(rule, origin, key));
             }
-            Err(S3Error::NoSuchKey) => {
+        }
+        match served {
+            Err(S3Error::NoSuchKey) => self.error_document(&bucket.id, &website, head).await,
+            other => other,
+        }
+    }
+
+    /// The object a key designates (the index document for folders), or a folder redirect.
+    async fn serve_object(
+        &self,
+        bucket: &Uuid,
+        website: &WebsiteConfig,
+        key: &str,
+        headers: &http::HeaderMap,
+        head: bool,
+    ) -> Result<Response<ResBody>, S3Error> {
+        let index = if website.index_document.is_empty() {
+            &self.default_index
+        } else {
+            &website.index_document
+        };
+        let folder = key.is_empty() || key.ends_with('/');
+        let full_key = if folder {
+            format!("{key}{index}")
+        } else {
+            key.to_string()
+        };
+        match self.find(bucket, &full_key).await {
+            Ok((v, meta)) => {
+                match object_response(&self.api, &v, &meta, headers, &BTreeMap::new(), head, false)
+                    .await
+                {
+                    Err(S3Error::NotModified) => not_modified(&v, &meta),
+                    other => other,
+                }
+            }
+            Err(S3Error::NoSuchKey) if !folder => {
                 // A folder asked for without its final slash.
-                if !path.ends_with('/') {
-                    let folder_index = format!("{key}/{index}");
-                    if find_object(&self.api, &bucket.id, &folder_index)
-                        .await
-                        .is_ok()
-                    {
-                        return Response::builder()
-                            .status(StatusCode::FOUND)
-                            .header(http::header::LOCATION, format!("{raw_path}/"))
-                            .body(empty_body())
-                            .map_err(|e| S3Error::Internal(e.to_string()));
-                    }
+                if self.find(bucket, &format!("{key}/{index}")).await.is_ok() {
+                    let location = format!("/{}/", uri_encode(key.as_bytes(), false));
+                    return redirect(Redirect {
+                        status: StatusCode::FOUND,
+                        location,
+                    });
                 }
-                if let Some(err_doc) = &website.error_document {
-                    if let Ok((_, v, meta)) = find_object(&self.api, &bucket.id, err_doc).await {
-                        let mut r = object_response(
-                            &self.api,
-                            &v,
-                            &meta,
-                            &http::HeaderMap::new(),
-                            &query,
-                            head,
-                            false,
-                        )
-                        .await?;
-                        *r.status_mut() = StatusCode::NOT_FOUND;
-                        return Ok(r);
-                    }
-                }
-                Ok(not_found())
+                Err(S3Error::NoSuchKey)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The bucket's error document with status 404, or a plain 404.
+    async fn error_document(
+        &self,
+        bucket: &Uuid,
+        website: &WebsiteConfig,
+        head: bool,
+    ) -> Result<Response<ResBody>, S3Error> {
+        let Some(err_doc) = &website.error_document else {
+            return Ok(not_found());
+        };
+        let Ok((v, meta)) = self.find(bucket, err_doc).await else {
+            return Ok(not_found());
+        };
+        let no_conditions = http::HeaderMap::new();
+        let mut r = object_response(
+            &self.api,
+            &v,
+            &meta,
+            &no_conditions,
+            &BTreeMap::new(),
+            head,
+            false,
+        )
+        .await?;
+        *r.status_mut() = StatusCode::NOT_FOUND;
+        Ok(r)
+    }
+
+    /// The visible version of a key; keys too long to exist are simply missing.
+    async fn find(&self, bucket: &Uuid, key: &str) -> Result<(ObjectVersion, ObjectMeta), S3Error> {
+        if key.len() > MAX_KEY_LEN {
+            return Err(S3Error::NoSuchKey);
+        }
+        let (_, v, meta) = find_object(&self.api, bucket, key).await?;
+        Ok((v, meta))
     }
 }
 
@@ -191,24 +302,14 @@ mod tests {
 
     #[test]
     fn host_to_bucket() {
-        // Only the name mapping is tested here; serving is covered by integration tests.
-        let root = Some(".web.garage".to_string());
-        let name = |host: &str, root: &Option<String>| {
-            let host = host_without_port(host).to_ascii_lowercase();
-            match root {
-                Some(r) => {
-                    let r = r.trim_start_matches('.');
-                    host.strip_suffix(r)
-                        .and_then(|b| b.strip_suffix('.'))
-                        .filter(|b| !b.is_empty())
-                        .map(String::from)
-                        .unwrap_or(host.clone())
-                }
-                None => host,
-            }
-        };
-        assert_eq!(name("blog.web.garage:3902", &root), "blog");
-        assert_eq!(name("www.example.com", &root), "www.example.com");
-        assert_eq!(name("Example.COM", &None), "example.com");
+        let root = Some(".web.garage");
+        assert_eq!(bucket_from_host("blog.web.garage:3902", root), "blog");
+        assert_eq!(bucket_from_host("Blog.WEB.garage", root), "blog");
+        assert_eq!(bucket_from_host("a.b.web.garage", root), "a.b");
+        assert_eq!(bucket_from_host("www.example.com", root), "www.example.com");
+        assert_eq!(bucket_from_host("web.garage", root), "web.garage");
+        assert_eq!(bucket_from_host(".web.garage", root), ".web.garage");
+        assert_eq!(bucket_from_host("xweb.garage", root), "xweb.garage");
+        assert_eq!(bucket_from_host("Example.COM:80", None), "example.com");
     }
 }

@@ -65,8 +65,10 @@ impl S3 {
         }
     }
 
-    /// Sends one signed request; `path` is sent as given (already percent-encoded).
+    /// Sends one signed request; `path` (with an optional `?query`) is sent as given (already
+    /// percent-encoded).
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Result<Resp, String> {
+        let (only_path, query) = path.split_once('?').unwrap_or((path, ""));
         let host = self.addr.to_string();
         let payload_hash = hex::encode(Sha256::digest(body));
         let mut headers = HeaderMap::new();
@@ -80,8 +82,15 @@ impl S3 {
             service: "s3",
             time: SystemTime::now(),
         };
-        sign_request(method, path, "", &mut headers, &payload_hash, &params)
-            .map_err(|e| format!("signing: {e}"))?;
+        sign_request(
+            method,
+            only_path,
+            query,
+            &mut headers,
+            &payload_hash,
+            &params,
+        )
+        .map_err(|e| format!("signing: {e}"))?;
         let mut head = format!("{method} {path} HTTP/1.1\r\n");
         for (name, v) in headers.iter() {
             head.push_str(&format!(

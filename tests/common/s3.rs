@@ -179,9 +179,23 @@ pub fn raw_request(
     headers: &[(String, String)],
     body: &[u8],
 ) -> RawResponse {
-    let mut sock = TcpStream::connect(("127.0.0.1", port)).expect("connect to S3 endpoint");
+    let host = format!("127.0.0.1:{port}");
+    raw_request_host(port, method, path_and_query, &host, headers, body)
+}
+
+/// As [`raw_request`], with the given `Host` header (the connection still goes to
+/// 127.0.0.1:`port`).
+pub fn raw_request_host(
+    port: u16,
+    method: &str,
+    path_and_query: &str,
+    host: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> RawResponse {
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).expect("connect to the endpoint");
     sock.set_read_timeout(Some(OP_TIMEOUT)).expect("timeout");
-    let mut req = format!("{method} {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    let mut req = format!("{method} {path_and_query} HTTP/1.1\r\nHost: {host}\r\n");
     for (n, v) in headers {
         if !n.eq_ignore_ascii_case("host") {
             req.push_str(&format!("{n}: {v}\r\n"));
@@ -278,11 +292,17 @@ impl SingleNode {
     /// Starts the daemon, reads the key printed on its stdout, and waits until the S3 endpoint
     /// answers ListBuckets with it.
     pub async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    /// As [`Self::start`], with `extra` configuration appended after the `[s3_api]` section
+    /// (further sections, such as `[s3_web]`).
+    pub async fn start_with(extra: &str) -> Self {
         use std::io::BufRead;
         use std::process::{Command, Stdio};
 
         let s3_port = crate::common::free_port();
-        let dir = crate::common::NodeDir::new(&s3_config(s3_port));
+        let dir = crate::common::NodeDir::new(&format!("{}{extra}", s3_config(s3_port)));
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
         let mut child = Command::new(crate::common::garage_bin())
             .arg("-c")

@@ -3,7 +3,8 @@
 //! answers errors as S3 XML. Operations not implemented answer 501 NotImplemented.
 //!
 //! Files: `router` (bucket/key/operation), `request` (authentication and bodies), `error`,
-//! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`.
+//! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`,
+//! `multipart`, `website`.
 
 pub mod bucket;
 pub mod copy;
@@ -15,6 +16,7 @@ pub mod multipart;
 pub mod put;
 pub mod request;
 pub mod router;
+pub mod website;
 pub mod xml;
 
 use std::net::SocketAddr;
@@ -144,6 +146,9 @@ impl S3Api {
             Endpoint::AbortMultipartUpload => multipart::abort(&ctx).await,
             Endpoint::ListParts => multipart::list_parts(&ctx).await,
             Endpoint::ListMultipartUploads => multipart::list_uploads(&ctx).await,
+            Endpoint::PutBucketWebsite => website::put_website(ctx).await,
+            Endpoint::GetBucketWebsite => website::get_website(&ctx).await,
+            Endpoint::DeleteBucketWebsite => website::delete_website(&ctx).await,
             Endpoint::Unsupported(what) => Err(S3Error::NotImplemented(format!(
                 "{what} is not implemented by this server"
             ))),

@@ -33,6 +33,9 @@ pub enum Endpoint {
     AbortMultipartUpload,
     ListParts,
     ListMultipartUploads,
+    PutBucketWebsite,
+    GetBucketWebsite,
+    DeleteBucketWebsite,
     /// Recognised but not implemented: answered 501.
     Unsupported(&'static str),
 }
@@ -63,7 +66,6 @@ const UNSUPPORTED_BUCKET_QUERIES: &[(&str, &str)] = &[
     ("acl", "bucket ACLs"),
     ("policy", "bucket policies"),
     ("tagging", "bucket tagging"),
-    ("website", "PutBucketWebsite/GetBucketWebsite"),
     ("cors", "bucket CORS"),
     ("lifecycle", "bucket lifecycle"),
     ("replication", "replication"),
@@ -161,6 +163,12 @@ pub fn route(
             M::GET => Endpoint::ListParts,
             _ => return Err(S3Error::MethodNotAllowed),
         },
+        (Some(_), None) if has("website") => match *method {
+            M::PUT => Endpoint::PutBucketWebsite,
+            M::GET => Endpoint::GetBucketWebsite,
+            M::DELETE => Endpoint::DeleteBucketWebsite,
+            _ => return Err(S3Error::MethodNotAllowed),
+        },
         (Some(_), None) => {
             if let Some((_, what)) = UNSUPPORTED_BUCKET_QUERIES.iter().find(|(q, _)| has(q)) {
                 Endpoint::Unsupported(what)
@@ -242,6 +250,12 @@ mod tests {
         assert!(matches!(x.endpoint, Endpoint::Unsupported(_)));
         let x = r(Method::GET, "/bkt", "versioning", None);
         assert_eq!(x.endpoint, Endpoint::GetBucketVersioning);
+        let x = r(Method::PUT, "/bkt", "website", None);
+        assert_eq!(x.endpoint, Endpoint::PutBucketWebsite);
+        let x = r(Method::GET, "/", "website", Some("bkt.s3.garage"));
+        assert_eq!(x.endpoint, Endpoint::GetBucketWebsite);
+        let x = r(Method::DELETE, "/bkt", "website=", None);
+        assert_eq!(x.endpoint, Endpoint::DeleteBucketWebsite);
     }
 
     #[test]
