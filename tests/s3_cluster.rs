@@ -132,13 +132,9 @@ async fn check_all(c: &Client, bucket: &str, want: &BTreeMap<String, Vec<u8>>, v
     );
 }
 
-#[test]
-fn three_nodes_serve_s3_with_one_node_down() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+/// Three daemons (rf 3, zones dc1..dc3) with a layout applied, a key allowed to create buckets
+/// and bucket [`BUCKET`] on which it has every permission.
+fn start_cluster() -> (Vec<S3Node>, Vec<String>, (String, String)) {
     let mut nodes: Vec<S3Node> = (0..3).map(|_| S3Node::new()).collect();
     for n in nodes.iter_mut() {
         n.node.start();
@@ -148,9 +144,9 @@ fn three_nodes_serve_s3_with_one_node_down() {
         n.node.ok(&["node", "connect", &first]);
     }
     let ids: Vec<String> = nodes.iter().map(|n| n.node.id.clone()).collect();
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     for n in &nodes {
-        n.node.wait_healthy(&ids);
+        n.node.wait_healthy(&id_refs);
     }
     for (i, n) in nodes.iter().enumerate() {
         let zone = format!("dc{}", i + 1);
@@ -176,6 +172,22 @@ fn three_nodes_serve_s3_with_one_node_down() {
     nodes[0].node.ok(&[
         "bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", &key.0,
     ]);
+    (nodes, ids, key)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn three_nodes_serve_s3_with_one_node_down() {
+    let rt = runtime();
+    let (mut nodes, ids, key) = start_cluster();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
 
     rt.block_on(async {
         let clients: Vec<Client> = nodes.iter().map(|n| n.client(&key)).collect();
@@ -409,5 +421,146 @@ fn three_nodes_serve_s3_with_one_node_down() {
             get_bytes(&nodes[1].client(&key), BUCKET, "after/1").await,
             data(MIB + 1, 400)
         );
+    });
+}
+
+/// MD5 (hex) of an object read through `c`, streamed.
+async fn md5_of_object(c: &Client, bucket: &str, key: &str) -> (String, u64) {
+    use md5::{Digest, Md5};
+    let out = c
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetObject {bucket}/{key}: {e:?}"));
+    let mut body = out.body;
+    let mut h = Md5::new();
+    let mut len = 0u64;
+    while let Some(chunk) = body.try_next().await.expect("body chunk") {
+        h.update(&chunk);
+        len += chunk.len() as u64;
+    }
+    (hex::encode(h.finalize()), len)
+}
+
+/// A 200 MiB multipart upload through aws-sdk-s3 during which one of the three nodes is killed:
+/// the remaining parts go to the two live nodes, Complete succeeds, and the object reads back
+/// intact through every node, including the killed one once it restarts.
+#[test]
+fn multipart_upload_survives_a_node_killed_midway() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    use md5::{Digest, Md5};
+
+    const PARTS: i32 = 40;
+    const PART: usize = 5 * MIB;
+    let part_data = |n: i32| data(PART, 1000 + n as u64);
+    let rt = runtime();
+    let (mut nodes, ids, key) = start_cluster();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let clients: Vec<Client> = nodes.iter().map(|n| n.client(&key)).collect();
+    let (whole_md5, etag) = {
+        let mut whole = Md5::new();
+        let mut etag = Md5::new();
+        for n in 1..=PARTS {
+            let d = part_data(n);
+            whole.update(&d);
+            etag.update(Md5::digest(&d));
+        }
+        (
+            hex::encode(whole.finalize()),
+            format!("\"{}-{PARTS}\"", hex::encode(etag.finalize())),
+        )
+    };
+
+    let (upload_id, mut done) = rt.block_on(async {
+        for c in &clients[..2] {
+            wait_async(CONVERGE, || async {
+                c.head_bucket().bucket(BUCKET).send().await.ok().map(|_| ())
+            })
+            .await
+            .expect("the bucket is known everywhere");
+        }
+        let id = clients[0]
+            .create_multipart_upload()
+            .bucket(BUCKET)
+            .key("big/200MiB")
+            .send()
+            .await
+            .expect("CreateMultipartUpload")
+            .upload_id()
+            .expect("upload id")
+            .to_string();
+        (id, Vec::<CompletedPart>::new())
+    });
+    let upload =
+        |rt: &tokio::runtime::Runtime, clients: &[Client], range: std::ops::RangeInclusive<i32>| {
+            rt.block_on(async {
+                let mut parts = vec![];
+                for n in range {
+                    let c = &clients[n as usize % clients.len()];
+                    let out = c
+                        .upload_part()
+                        .bucket(BUCKET)
+                        .key("big/200MiB")
+                        .upload_id(&upload_id)
+                        .part_number(n)
+                        .body(part_data(n).into())
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("UploadPart {n}: {e:?}"));
+                    parts.push(
+                        CompletedPart::builder()
+                            .part_number(n)
+                            .e_tag(out.e_tag().expect("part etag"))
+                            .build(),
+                    );
+                }
+                parts
+            })
+        };
+    done.extend(upload(&rt, &clients, 1..=12));
+
+    // Node 3 dies mid-upload; the rest goes through nodes 1 and 2.
+    let mut dead = nodes[2].node.child.take().expect("node 3 running");
+    dead.kill().expect("SIGKILL node 3");
+    dead.wait().expect("reap node 3");
+    done.extend(upload(&rt, &clients[..2], 13..=PARTS));
+
+    rt.block_on(async {
+        let out = clients[1]
+            .complete_multipart_upload()
+            .bucket(BUCKET)
+            .key("big/200MiB")
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(done.clone()))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("CompleteMultipartUpload with node 3 down");
+        assert_eq!(out.e_tag(), Some(etag.as_str()));
+        for (i, c) in clients[..2].iter().enumerate() {
+            let (md5, len) = md5_of_object(c, BUCKET, "big/200MiB").await;
+            assert_eq!(
+                len,
+                (PARTS as u64) * PART as u64,
+                "size through node {}",
+                i + 1
+            );
+            assert_eq!(md5, whole_md5, "content through node {}", i + 1);
+        }
+    });
+
+    // Node 3 comes back and serves the object too.
+    nodes[2].node.start();
+    for n in &nodes {
+        n.node.wait_healthy(&ids);
+    }
+    rt.block_on(async {
+        let (md5, _) = md5_of_object(&clients[2], BUCKET, "big/200MiB").await;
+        assert_eq!(md5, whole_md5, "content through the restarted node 3");
     });
 }
