@@ -1,13 +1,15 @@
 //! CopyObject: the source is read with read permission, the destination written with write
 //! permission; inline data is copied, block data is shared (a new version referencing the same
 //! blocks, so reference counts go up and no byte is copied). Metadata directive COPY or REPLACE
-//! and the `x-amz-copy-source-if-*` conditions are supported.
+//! and the `x-amz-copy-source-if-*` conditions are supported. The destination bucket's quotas
+//! are checked before anything is written.
 
 use http::{Response, StatusCode};
 
 use super::error::S3Error;
 use super::get::{check_conditions, find_object, version_blocks};
 use super::put::object_headers;
+use super::quota;
 use super::request::{Need, ReqCtx};
 use super::xml::Xml;
 use super::{full_body, ResBody};
@@ -74,6 +76,14 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         },
         ..src_meta.clone()
     };
+    quota::check_object(
+        &ctx.api,
+        &dst_bucket.id,
+        &dst_key,
+        &quota::limits(&dst_bucket),
+        src_meta.size,
+    )
+    .await?;
     let uuid = Uuid::random();
     let timestamp = unique_msec();
     let data = match src_version.data() {

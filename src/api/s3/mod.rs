@@ -3,7 +3,8 @@
 //! answers errors as S3 XML. Operations not implemented answer 501 NotImplemented.
 //!
 //! Files: `router` (bucket/key/operation), `request` (authentication and bodies), `error`,
-//! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`.
+//! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`;
+//! `quota` checks writes against the bucket's quotas.
 
 pub mod bucket;
 pub mod copy;
@@ -13,6 +14,7 @@ pub mod get;
 pub mod list;
 pub mod multipart;
 pub mod put;
+pub mod quota;
 pub mod request;
 pub mod router;
 pub mod xml;

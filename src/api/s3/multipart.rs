@@ -8,7 +8,8 @@
 //! (order, ETags, sizes ≥ 5 MiB except the last), writes a new version holding exactly the
 //! chosen blocks at `(part_number << 40, offset)` with its block references, marks the upload
 //! version aborted (which frees the unused blocks through the cascade) and makes the new version
-//! visible. ETag = MD5 of the parts' binary MD5s + `-N`.
+//! visible. ETag = MD5 of the parts' binary MD5s + `-N`. Quotas (`quota.rs`) are checked for
+//! each part (size) and for the completed object.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ use serde::Deserialize;
 
 use super::error::S3Error;
 use super::put::{check_body, expected, object_headers, store_blocks, BodyHashes};
+use super::quota;
 use super::request::{Need, ReqCtx, MAX_XML_BODY};
 use super::xml::{parse, Xml};
 use super::{empty_body, full_body, ResBody};
@@ -140,6 +142,10 @@ pub async fn upload_part(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> 
         })?;
     find_upload(&ctx, &bucket.id, &key, &id).await?;
     let exp = expected(&ctx)?;
+    let limits = quota::limits(&bucket);
+    if let Some(len) = exp.length {
+        quota::check_part(&ctx.api, &bucket.id, &limits, len).await?;
+    }
     let hashes = BodyHashes::for_request(&exp);
     let ts = unique_msec();
     let body = ctx.take_body();
@@ -155,6 +161,9 @@ pub async fn upload_part(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> 
     )
     .await?;
     let (etag, _) = check_body(&ctx, &exp, hashes)?;
+    if exp.length.is_none() {
+        quota::check_part(&ctx.api, &bucket.id, &limits, size).await?;
+    }
     let mut v = Version::new(id, bucket.id, key.clone());
     v.part_etags
         .put(part, PartEtag(format!("{etag} {ts} {size}")));
@@ -237,6 +246,7 @@ pub async fn complete(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
         chosen.push((p.part_number, ts));
         total += size;
     }
+    quota::check_object(&ctx.api, &bucket.id, &key, &quota::limits(&bucket), total).await?;
     // The final version holds exactly the chosen blocks.
     let new_id = Uuid::random();
     let mut final_version = Version::new(new_id, bucket.id, key.clone());
