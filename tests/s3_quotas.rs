@@ -2,8 +2,8 @@
 //! `garage bucket info` follows puts, overwrites, deletes, copies and multipart uploads;
 //! `garage bucket set-quotas` limits the number of objects and the total size (403
 //! `QuotaExceeded` naming the limit), `none` removes a limit; `garage repair counters` rebuilds
-//! the same totals; on three nodes, `bucket info` on every node reports the same totals and a
-//! quota set through one node is enforced through another.
+//! the same totals; on three nodes, `bucket info` on every node reports the same totals (also
+//! after a restart and a recount) and a quota set through one node is enforced through another.
 
 #[path = "common/cluster.rs"]
 mod cluster;
@@ -495,4 +495,13 @@ fn three_nodes_report_the_same_totals() {
         .await;
         assert!(refused.is_some(), "node 3 never enforced the quota");
     });
+    // The totals survive a restart, and a recount on one node agrees with them.
+    nodes[1].node.stop();
+    nodes[1].node.start();
+    nodes[1].node.ok(&["repair", "--yes", "counters"]);
+    for (i, n) in nodes.iter().enumerate() {
+        wait_usage(&format!("node {} after restart", i + 1), want, || {
+            n.node.ok(&["bucket", "info", BUCKET])
+        });
+    }
 }

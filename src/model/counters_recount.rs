@@ -3,7 +3,7 @@
 //! serving writes.
 //!
 //! The recount walks the object store in key order, in batches. A batch lists up to
-//! [`BATCH`] keys after the cursor, then, in one transaction, reads their values, adds what they
+//! [`BATCH`] keys after the cursor (fewer after a retry), then, in one transaction, reads their values, adds what they
 //! count to the `recount` tree, and moves the cursor to the batch's last key. While the cursor
 //! exists, the object table's hook ([`LocalCounters::record`]) also applies to the `recount`
 //! tree the changes of entries at or before the cursor (already counted), and bumps the
@@ -28,8 +28,11 @@ use crate::table::TableError;
 use crate::util::encode::Migrate;
 use crate::util::ids::Uuid;
 
-/// Object entries read per transaction.
+/// Object entries read per transaction (at most).
 pub const BATCH: usize = 1000;
+/// Smallest batch: a batch shrinks each time creations force it to be listed again, so that
+/// the window between listing and counting gets shorter under a steady flow of writes.
+const MIN_BATCH: usize = 16;
 /// Attempts of one batch before giving up (the object table kept changing under it).
 const MAX_ATTEMPTS: usize = 100;
 
@@ -86,6 +89,7 @@ impl LocalCounters {
 
         let mut cursor: Vec<u8> = vec![];
         let mut entries = 0u64;
+        let mut batch = BATCH;
         loop {
             let mut attempts = 0;
             let finished = loop {
@@ -101,7 +105,7 @@ impl LocalCounters {
                 let keys: Vec<Vec<u8>> = objects
                     .range(Bound::Excluded(cursor.as_slice()), Bound::Unbounded)
                     .map_err(&e)?
-                    .take(BATCH)
+                    .take(batch)
                     .map(|r| r.map(|(k, _)| k))
                     .collect::<Result<_, _>>()
                     .map_err(&e)?;
@@ -115,12 +119,14 @@ impl LocalCounters {
                     Ok(()) => {
                         entries += keys.len() as u64;
                         cursor = keys.last().cloned().unwrap_or_default();
+                        batch = (batch * 2).min(BATCH);
                         break false;
                     }
                     Err(err) => {
                         if let Some(err) = tx_failed(err) {
                             return Err(err);
                         }
+                        batch = (batch / 2).max(MIN_BATCH);
                     }
                 }
             };

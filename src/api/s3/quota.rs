@@ -67,8 +67,12 @@ pub async fn check_object(
     if unlimited(q) {
         return Ok(());
     }
-    let usage = bucket_usage(&api.model.counters, bucket).await?;
-    let existing = api.model.objects.get(bucket, &key.to_string()).await?;
+    let key = key.to_string();
+    let (usage, existing) = tokio::join!(
+        bucket_usage(&api.model.counters, bucket),
+        api.model.objects.get(bucket, &key)
+    );
+    let (usage, existing) = (usage?, existing?);
     let replaced = existing
         .as_ref()
         .and_then(|o| o.last_data())
