@@ -3,7 +3,8 @@
 //! `garage bucket set-quotas` limits the number of objects and the total size (403
 //! `QuotaExceeded` naming the limit), `none` removes a limit; `garage repair counters` rebuilds
 //! the same totals; on three nodes, `bucket info` on every node reports the same totals (also
-//! after a restart and a recount) and a quota set through one node is enforced through another.
+//! after a restart and a recount) and a quota set through one node is enforced through another;
+//! when the bucket's objects move to another node (layout change), the totals move with them.
 
 #[path = "common/cluster.rs"]
 mod cluster;
@@ -384,8 +385,8 @@ struct S3Node {
 }
 
 impl S3Node {
-    fn new() -> Self {
-        let node = Node::new(3);
+    fn new(rf: usize) -> Self {
+        let node = Node::new(rf);
         let port = free_port();
         let mut f = std::fs::OpenOptions::new()
             .append(true)
@@ -401,14 +402,10 @@ impl S3Node {
     }
 }
 
-#[test]
-fn three_nodes_report_the_same_totals() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut nodes: Vec<S3Node> = (0..3).map(|_| S3Node::new()).collect();
+/// Starts `n` connected daemons with replication factor `rf`, each in its own zone, and applies
+/// layout version 1.
+fn start_cluster(n: usize, rf: usize) -> Vec<S3Node> {
+    let mut nodes: Vec<S3Node> = (0..n).map(|_| S3Node::new(rf)).collect();
     for n in nodes.iter_mut() {
         n.node.start();
     }
@@ -429,12 +426,22 @@ fn three_nodes_report_the_same_totals() {
     }
     nodes[0].node.ok(&["layout", "apply", "--version", "1"]);
     for n in &nodes {
-        wait_for(CONVERGE, || {
-            let j = n.node.try_show_json()?;
-            (j["current"]["version"] == 1).then_some(())
-        })
-        .unwrap_or_else(|| panic!("node {} never reached layout 1", n.node.short()));
+        wait_layout(&n.node, 1);
     }
+    nodes
+}
+
+fn wait_layout(node: &Node, version: u64) {
+    wait_for(CONVERGE, || {
+        let j = node.try_show_json()?;
+        (j["current"]["version"] == version).then_some(())
+    })
+    .unwrap_or_else(|| panic!("node {} never reached layout {version}", node.short()));
+}
+
+/// Creates a key allowed on a new bucket [`BUCKET`], through the CLI of `node`, and waits until
+/// every node's S3 endpoint knows the bucket.
+fn key_and_bucket(rt: &tokio::runtime::Runtime, nodes: &[S3Node]) -> (String, String) {
     let out = nodes[0].node.ok(&["key", "create", "quota-test"]);
     let key = (
         line_value(&out, "Key ID:").unwrap_or_else(|| panic!("Key ID in {out}")),
@@ -444,16 +451,102 @@ fn three_nodes_report_the_same_totals() {
     nodes[0].node.ok(&[
         "bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", &key.0,
     ]);
-
     rt.block_on(async {
-        let clients: Vec<Client> = nodes.iter().map(|n| n.client(&key)).collect();
-        for (i, c) in clients.iter().enumerate() {
+        for (i, n) in nodes.iter().enumerate() {
+            let c = n.client(&key);
             wait_async(CONVERGE, || async {
                 c.head_bucket().bucket(BUCKET).send().await.ok().map(|_| ())
             })
             .await
             .unwrap_or_else(|| panic!("node {} never saw bucket {BUCKET}", i + 1));
         }
+    });
+    key
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Items of the object table in a node's local store, from `garage stats`.
+fn object_items(node: &Node) -> Option<u64> {
+    let out = node.cli(&["stats"]);
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let mut cells = l.split_whitespace();
+        (cells.next() == Some("object_v1"))
+            .then(|| cells.next()?.parse().ok())
+            .flatten()
+    })
+}
+
+#[test]
+fn totals_follow_the_objects_to_their_new_node() {
+    let rt = runtime();
+    let nodes = start_cluster(2, 1);
+    let key = key_and_bucket(&rt, &nodes);
+    rt.block_on(async {
+        let c = nodes[0].client(&key);
+        for i in 0..5 {
+            put(
+                &c,
+                BUCKET,
+                &format!("k{i}"),
+                &data(1000 * (i + 1), i as u64),
+            )
+            .await;
+        }
+    });
+    let want = usage(5, 15_000, 0);
+    for n in &nodes {
+        wait_usage("before the move", want, || {
+            n.node.ok(&["bucket", "info", BUCKET])
+        });
+    }
+    // With one replica, exactly one node stores the bucket's objects: take it out of the layout.
+    let holder = (0..2)
+        .find(|&i| object_items(&nodes[i].node).unwrap_or(0) > 0)
+        .expect("one node stores the objects");
+    let other = 1 - holder;
+    nodes[0]
+        .node
+        .ok(&["layout", "remove", nodes[holder].node.prefix()]);
+    nodes[0].node.ok(&["layout", "apply", "--version", "2"]);
+    wait_layout(&nodes[other].node, 2);
+    wait_for(CONVERGE, || {
+        (object_items(&nodes[other].node)? >= 5 && object_items(&nodes[holder].node)? == 0)
+            .then_some(())
+    })
+    .expect("the objects moved to the other node");
+    // The new holder counted what it received; the former holder's totals no longer count.
+    // (The node that left the layout no longer serves the cluster's metadata: ask the other.)
+    let remaining = &nodes[other].node;
+    wait_usage("after the move", want, || {
+        remaining.ok(&["bucket", "info", BUCKET])
+    });
+    rt.block_on(async {
+        let c = nodes[other].client(&key);
+        put(&c, BUCKET, "after", &data(10, 9)).await;
+        delete(&c, "k0").await;
+    });
+    wait_usage("writes after the move", usage(5, 14_010, 0), || {
+        remaining.ok(&["bucket", "info", BUCKET])
+    });
+}
+
+#[test]
+fn three_nodes_report_the_same_totals() {
+    let rt = runtime();
+    let mut nodes = start_cluster(3, 3);
+    let key = key_and_bucket(&rt, &nodes);
+    rt.block_on(async {
+        let clients: Vec<Client> = nodes.iter().map(|n| n.client(&key)).collect();
         // Writes through different nodes.
         put(&clients[0], BUCKET, "x", &data(1000, 1)).await;
         put(&clients[1], BUCKET, "y", &data(2 * MIB + 3, 2)).await;
