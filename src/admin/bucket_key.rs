@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::bucket::{Bucket, BucketKeyPerm};
+use crate::model::bucket::{Bucket, BucketKeyPerm, BucketQuotas};
+use crate::model::counters::bucket_usage;
 use crate::model::helper::{ModelError, ModelHelper};
 use crate::model::key::Key;
-use crate::model::object::ObjectFilter;
 use crate::util::ids::Uuid;
 
 /// A bucket in `bucket list`.
@@ -28,11 +28,11 @@ pub struct BucketInfo {
     /// Redirects of the website configuration, in words (none when empty).
     #[serde(default)]
     pub website_redirects: Option<String>,
+    /// From the `counters` table (may lag writes by a second or two).
     pub objects: u64,
     pub bytes: u64,
     pub unfinished_uploads: u64,
-    /// True if counting stopped at the listing limit.
-    pub counts_truncated: bool,
+    pub quotas: BucketQuotas,
 }
 
 /// A key in `key list`.
@@ -79,9 +79,6 @@ pub fn summary(b: &Bucket) -> BucketSummary {
     }
 }
 
-/// Objects listed at most when counting for `bucket info`.
-const COUNT_LIMIT: usize = 1_000_000;
-
 pub async fn bucket_info(h: &ModelHelper, b: &Bucket) -> Result<BucketInfo, ModelError> {
     let mut keys = vec![];
     if let Some(p) = b.params() {
@@ -96,36 +93,7 @@ pub async fn bucket_info(h: &ModelHelper, b: &Bucket) -> Result<BucketInfo, Mode
             }
         }
     }
-    let (mut objects, mut bytes, mut uploads) = (0u64, 0u64, 0u64);
-    let mut start: Option<String> = None;
-    let mut seen = 0usize;
-    let mut truncated = false;
-    loop {
-        let page = h
-            .model
-            .objects
-            .get_range(&b.id, start.as_ref(), None::<&ObjectFilter>, 1000, false)
-            .await?;
-        let n = page.len();
-        for o in &page {
-            if let Some(m) = o.last_data().and_then(|v| v.meta()) {
-                objects += 1;
-                bytes += m.size;
-            }
-            if o.has_uploading() {
-                uploads += 1;
-            }
-        }
-        seen += n;
-        if n < 1000 {
-            break;
-        }
-        if seen >= COUNT_LIMIT {
-            truncated = true;
-            break;
-        }
-        start = page.last().map(|o| format!("{}\0", o.key));
-    }
+    let usage = bucket_usage(&h.model.counters, &b.id).await?;
     Ok(BucketInfo {
         summary: summary(b),
         keys,
@@ -137,10 +105,10 @@ pub async fn bucket_info(h: &ModelHelper, b: &Bucket) -> Result<BucketInfo, Mode
             .params()
             .and_then(|p| p.website_config.get().as_ref())
             .and_then(website_redirects),
-        objects,
-        bytes,
-        unfinished_uploads: uploads,
-        counts_truncated: truncated,
+        objects: usage.objects,
+        bytes: usage.bytes,
+        unfinished_uploads: usage.unfinished_uploads,
+        quotas: b.params().map(|p| *p.quotas.get()).unwrap_or_default(),
     })
 }
 
@@ -159,6 +127,48 @@ fn website_redirects(w: &crate::model::bucket::WebsiteConfig) -> Option<String> 
         1 => Some("1 routing rule".into()),
         n => Some(format!("{n} routing rules")),
     }
+}
+
+/// A change of one quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QuotaChange {
+    Keep,
+    Remove,
+    Set(u64),
+}
+
+impl QuotaChange {
+    fn apply(self, current: Option<u64>) -> Option<u64> {
+        match self {
+            Self::Keep => current,
+            Self::Remove => None,
+            Self::Set(n) => Some(n),
+        }
+    }
+}
+
+/// Changes the quotas of a bucket; returns the new quotas.
+pub async fn set_quotas(
+    h: &ModelHelper,
+    bucket: &str,
+    max_size: QuotaChange,
+    max_objects: QuotaChange,
+) -> Result<BucketQuotas, ModelError> {
+    if max_size == QuotaChange::Keep && max_objects == QuotaChange::Keep {
+        return Err(ModelError::Invalid(
+            "give --max-size and/or --max-objects (a value, or `none` to remove the quota)".into(),
+        ));
+    }
+    let mut b = h.find_bucket(bucket).await?;
+    let Some(p) = b.params_mut() else {
+        return Err(ModelError::NoSuchBucket(bucket.to_string()));
+    };
+    let mut q = *p.quotas.get();
+    q.max_size = max_size.apply(q.max_size);
+    q.max_objects = max_objects.apply(q.max_objects);
+    p.quotas.update(q);
+    h.model.buckets.insert(&b).await?;
+    Ok(q)
 }
 
 pub async fn key_info(h: &ModelHelper, k: &Key, show_secret: bool) -> Result<KeyInfo, ModelError> {

@@ -83,6 +83,12 @@ pub enum AdminRpc {
         owner: bool,
         allow: bool,
     },
+    /// Change the quotas of a bucket.
+    BucketSetQuotas {
+        bucket: String,
+        max_size: bucket_key::QuotaChange,
+        max_objects: bucket_key::QuotaChange,
+    },
     KeyList,
     KeyInfo {
         key: String,
@@ -119,6 +125,8 @@ pub enum AdminRpc {
         hashes: Vec<String>,
     },
     RepairBlocks,
+    /// Rebuild this node's bucket totals from its local object table.
+    RepairCounters,
     Scrub {
         command: String,
     },
@@ -284,6 +292,7 @@ impl Handler<AdminRpc> for AdminService {
             | AdminRpc::BucketUnalias { .. }
             | AdminRpc::BucketPerm { .. }
             | AdminRpc::BucketWebsite { .. }
+            | AdminRpc::BucketSetQuotas { .. }
             | AdminRpc::KeyList
             | AdminRpc::KeyInfo { .. }
             | AdminRpc::KeyCreate { .. }
@@ -303,6 +312,17 @@ impl Handler<AdminRpc> for AdminService {
                 Ok(r) => r,
                 Err(e) => AdminResponse::Error(e),
             },
+            AdminRpc::RepairCounters => {
+                let store = self.model.objects.core.data.store.clone();
+                match self.model.local_counters.recount(store).await {
+                    Ok(r) => AdminResponse::Done(format!(
+                        "Bucket counters recomputed from {} local object entries ({} buckets); \
+                         they are published to the cluster within a few seconds.",
+                        r.entries, r.buckets
+                    )),
+                    Err(e) => AdminResponse::Error(format!("cannot recount: {e}")),
+                }
+            }
             AdminRpc::RepairTables => {
                 let all = self.tables.all();
                 for t in &all {
@@ -451,6 +471,22 @@ impl AdminService {
                     ),
                     None => format!("Website access denied for bucket {bucket}."),
                 })
+            }
+            AdminRpc::BucketSetQuotas {
+                bucket,
+                max_size,
+                max_objects,
+            } => {
+                let q = bucket_key::set_quotas(&h, &bucket, max_size, max_objects).await?;
+                let show = |v: Option<u64>, f: fn(u64) -> String| v.map(f).unwrap_or("none".into());
+                AdminResponse::Done(format!(
+                    "Quotas of bucket {bucket}: max size {}, max objects {}.",
+                    show(q.max_size, |b| format!(
+                        "{} ({b} bytes)",
+                        crate::util::size::format_size(b)
+                    )),
+                    show(q.max_objects, |n| n.to_string())
+                ))
             }
             AdminRpc::KeyList => AdminResponse::Keys(
                 h.list_keys()

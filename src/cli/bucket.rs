@@ -2,9 +2,9 @@
 
 use clap::{Args, Subcommand};
 
-use crate::admin::bucket_key::{BucketInfo, KeyInfo};
+use crate::admin::bucket_key::{BucketInfo, KeyInfo, QuotaChange};
 use crate::admin::{AdminResponse, AdminRpc, BlockInfoView};
-use crate::util::size::format_size;
+use crate::util::size::{format_size, parse_size};
 use crate::util::time::msec_to_rfc3339;
 
 use super::table::format_table;
@@ -14,7 +14,7 @@ use super::table::format_table;
 pub enum BucketCommand {
     /// List the buckets of the cluster
     List,
-    /// Show a bucket: id, aliases, authorized keys, website, objects and bytes
+    /// Show a bucket: id, aliases, authorized keys, website, objects, bytes and quotas
     Info {
         /// Bucket name (global alias) or id (prefix of 8+ hex characters)
         name: String,
@@ -42,6 +42,36 @@ pub enum BucketCommand {
     Allow(PermOpt),
     /// Take permissions of a key on a bucket away
     Deny(PermOpt),
+    /// Set or remove the quotas of a bucket (maximum total size, maximum number of objects)
+    SetQuotas(QuotaOpt),
+}
+
+/// Options of `bucket set-quotas`.
+#[derive(Debug, Args)]
+pub struct QuotaOpt {
+    /// The bucket (name or id)
+    pub bucket: String,
+    /// Maximum total size of the bucket's objects (e.g. 10G, 500M, 1TiB), or `none`
+    #[arg(long)]
+    pub max_size: Option<String>,
+    /// Maximum number of objects in the bucket, or `none`
+    #[arg(long)]
+    pub max_objects: Option<String>,
+}
+
+/// Parses a quota value: `none` removes the quota.
+fn quota_value(
+    v: &Option<String>,
+    option: &str,
+    parse: impl Fn(&str) -> anyhow::Result<u64>,
+) -> anyhow::Result<QuotaChange> {
+    match v.as_deref().map(str::trim) {
+        None => Ok(QuotaChange::Keep),
+        Some(t) if t.eq_ignore_ascii_case("none") => Ok(QuotaChange::Remove),
+        Some(t) => parse(t)
+            .map(QuotaChange::Set)
+            .map_err(|e| anyhow::anyhow!("{option}: {e}")),
+    }
 }
 
 /// Options of `bucket alias` / `bucket unalias`.
@@ -221,6 +251,24 @@ pub fn bucket_request(cmd: &BucketCommand) -> anyhow::Result<AdminRpc> {
             name: o.name.clone(),
             local: o.local.clone(),
         },
+        BucketCommand::SetQuotas(o) => {
+            let max_size = quota_value(&o.max_size, "--max-size", |t| Ok(parse_size(t)?))?;
+            let max_objects = quota_value(&o.max_objects, "--max-objects", |t| {
+                t.parse::<u64>().map_err(|_| {
+                    anyhow::anyhow!("invalid number {t:?}: expected an integer or `none`")
+                })
+            })?;
+            if max_size == QuotaChange::Keep && max_objects == QuotaChange::Keep {
+                anyhow::bail!(
+                    "give --max-size and/or --max-objects (a value, or `none` to remove the quota)"
+                );
+            }
+            AdminRpc::BucketSetQuotas {
+                bucket: o.bucket.clone(),
+                max_size,
+                max_objects,
+            }
+        }
         BucketCommand::Allow(o) | BucketCommand::Deny(o) => AdminRpc::BucketPerm {
             bucket: o.bucket.clone(),
             key: o.key.clone(),
@@ -321,16 +369,22 @@ fn format_bucket(b: &BucketInfo) -> String {
         out.push_str(&format!("Local alias: {n} (key {k})\n"));
     }
     out.push_str(&format!(
-        "\nObjects: {}{}\nSize: {} ({} bytes)\nUnfinished uploads: {}\n",
+        "\nObjects: {}\nSize: {} ({} bytes)\nUnfinished uploads: {}\n",
         b.objects,
-        if b.counts_truncated {
-            "+ (counting stopped)"
-        } else {
-            ""
-        },
         format_size(b.bytes),
         b.bytes,
         b.unfinished_uploads
+    ));
+    out.push_str(&format!(
+        "\nQuotas:\n  Max size: {}\n  Max objects: {}\n",
+        b.quotas
+            .max_size
+            .map(|s| format!("{} ({s} bytes)", format_size(s)))
+            .unwrap_or_else(|| "none".into()),
+        b.quotas
+            .max_objects
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "none".into())
     ));
     match &b.website {
         Some((index, err)) => {

@@ -23,6 +23,9 @@ pub enum RepairWhat {
     /// Check every referenced block and every block on disk: fetch missing ones, delete
     /// unreferenced ones past their delay
     Blocks,
+    /// Recompute this node's bucket counters (objects, bytes, unfinished uploads) from its
+    /// local object table
+    Counters,
     /// Re-read and verify every stored block, slowly (start, pause, resume, cancel)
     Scrub {
         /// start, pause, resume or cancel
@@ -46,6 +49,7 @@ pub fn repair_request(what: &RepairWhat) -> AdminRpc {
     match what {
         RepairWhat::Tables => AdminRpc::RepairTables,
         RepairWhat::Blocks => AdminRpc::RepairBlocks,
+        RepairWhat::Counters => AdminRpc::RepairCounters,
         RepairWhat::Scrub { command } => AdminRpc::Scrub {
             command: command.clone(),
         },

@@ -1,10 +1,12 @@
 //! The data model of Garage (DESIGN.md §9): the tables of buckets, bucket aliases, keys,
-//! objects, versions and block references, their cascade, and helpers that resolve names and
-//! permissions.
+//! objects, versions, block references and per-bucket counters, their cascade, and helpers that
+//! resolve names and permissions.
 
 pub mod block_ref;
 pub mod bucket;
 pub mod bucket_alias;
+pub mod counters;
+pub mod counters_recount;
 pub mod helper;
 pub mod key;
 pub mod object;
@@ -19,6 +21,7 @@ use crate::table::TableError;
 use block_ref::{BlockRefCounter, BlockRefTable};
 use bucket::BucketTable;
 use bucket_alias::BucketAliasTable;
+use counters::{CountersTable, LocalCounters};
 use key::KeyTable;
 use object::ObjectTable;
 use version::VersionTable;
@@ -31,6 +34,9 @@ pub struct Model {
     pub objects: Arc<Table<ObjectTable>>,
     pub versions: Arc<Table<VersionTable>>,
     pub block_refs: Arc<Table<BlockRefTable>>,
+    pub counters: Arc<Table<CountersTable>>,
+    /// This node's totals of the buckets whose objects it stores.
+    pub local_counters: Arc<LocalCounters>,
 }
 
 impl Model {
@@ -56,9 +62,12 @@ impl Model {
             sharded.clone(),
             ctx,
         )?;
+        let counters = Table::new(CountersTable, sharded.clone(), ctx)?;
+        let local_counters = LocalCounters::open(&ctx.db)?;
         let objects = Table::new(
             ObjectTable {
                 versions: versions.clone(),
+                counters: local_counters.clone(),
             },
             sharded,
             ctx,
@@ -69,6 +78,30 @@ impl Model {
         block_refs.spawn_workers(ctx);
         versions.spawn_workers(ctx);
         objects.spawn_workers(ctx);
+        counters.spawn_workers(ctx);
+        tokio::spawn(counters::run_publisher(
+            local_counters.clone(),
+            counters.clone(),
+            ctx.system.id(),
+            ctx.workers.register("bucket counters"),
+            ctx.stop.clone(),
+        ));
+        if !local_counters.is_initialized()? {
+            // First start with counters (new node, or upgrade): count what is stored here.
+            let (local, store) = (local_counters.clone(), objects.core.data.store.clone());
+            tokio::spawn(async move {
+                match local.recount(store).await {
+                    Ok(r) => tracing::info!(
+                        "bucket counters computed: {} object entries, {} buckets",
+                        r.entries,
+                        r.buckets
+                    ),
+                    Err(e) => tracing::error!(
+                        "cannot compute bucket counters (run `garage repair --yes counters`): {e}"
+                    ),
+                }
+            });
+        }
         buckets.spawn_workers(ctx);
         bucket_aliases.spawn_workers(ctx);
         keys.spawn_workers(ctx);
@@ -79,6 +112,8 @@ impl Model {
             objects,
             versions,
             block_refs,
+            counters,
+            local_counters,
         }))
     }
 }

@@ -3,12 +3,14 @@
 //! `Complete` (a delete marker, inline data for small objects, or the hash of its first block),
 //! or `Aborted`. Merging keeps the union of versions and drops every version older than the
 //! newest complete one; the `updated` hook marks dropped or aborted versions as deleted in the
-//! `version` table, which frees their blocks (DESIGN.md §9 cascade).
+//! `version` table, which frees their blocks (DESIGN.md §9 cascade), and updates the node's
+//! local bucket totals (`counters.rs`).
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::counters::LocalCounters;
 use super::version::{Version, VersionTable};
 use crate::db::{Transaction, TxOpResult};
 use crate::table::schema::{Entry, TableSchema};
@@ -212,9 +214,10 @@ pub enum ObjectFilter {
     IsUploading,
 }
 
-/// The object table, cascading into the version table.
+/// The object table, cascading into the version table and keeping the local bucket totals.
 pub struct ObjectTable {
     pub versions: Arc<Table<VersionTable>>,
+    pub counters: Arc<LocalCounters>,
 }
 
 impl TableSchema for ObjectTable {
@@ -230,6 +233,7 @@ impl TableSchema for ObjectTable {
         old: Option<&Object>,
         new: Option<&Object>,
     ) -> TxOpResult<()> {
+        self.counters.record(tx, old, new)?;
         let Some(old) = old else {
             return Ok(());
         };

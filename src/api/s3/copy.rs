@@ -4,7 +4,8 @@
 //! blocks, so reference counts go up and no byte is copied); metadata directive COPY or REPLACE.
 //! UploadPartCopy streams the source (or its `x-amz-copy-source-range`) into the upload like an
 //! UploadPart body: its ETag is the MD5 of those bytes, and blocks that come out identical to the
-//! source's are stored once (blocks are content-addressed).
+//! source's are stored once (blocks are content-addressed). The destination bucket's quotas
+//! are checked before anything is written.
 
 use http::{Response, StatusCode};
 
@@ -12,6 +13,7 @@ use super::error::S3Error;
 use super::get::{block_range_stream, check_conditions, find_object, version_blocks};
 use super::multipart::{part_number, part_target, store_part};
 use super::put::{object_headers, BodyHashes};
+use super::quota;
 use super::request::{Need, ReqBody, ReqCtx};
 use super::xml::Xml;
 use super::{full_body, ResBody};
@@ -109,14 +111,14 @@ pub async fn upload_part_copy(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error
         }
         _ => return Err(S3Error::NoSuchKey),
     };
-    let (bucket, key, id) = target;
     let etag = store_part(
         ctx,
-        (bucket, &key, id),
+        &target,
         part,
         body,
         BodyHashes::md5_only(),
         None,
+        Some(end - start),
     )
     .await?;
     let mut x = Xml::new("CopyPartResult");
@@ -156,6 +158,14 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         },
         ..src_meta.clone()
     };
+    quota::check_object(
+        &ctx.api,
+        &dst_bucket.id,
+        &dst_key,
+        &quota::limits(&dst_bucket),
+        src_meta.size,
+    )
+    .await?;
     let uuid = Uuid::random();
     let timestamp = unique_msec();
     let data = match src_version.data() {

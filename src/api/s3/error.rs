@@ -28,6 +28,9 @@ pub enum S3Error {
     EntityTooSmall,
     #[error("{0}")]
     AccessDenied(String),
+    /// The write would make the bucket exceed one of its quotas (the message names it).
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("The requested bucket name is not available.")]
     BucketAlreadyExists,
     #[error("Your previous request to create the named bucket succeeded and you already own it.")]
@@ -81,6 +84,7 @@ impl S3Error {
             Self::InvalidPartOrder => "InvalidPartOrder",
             Self::EntityTooSmall => "EntityTooSmall",
             Self::AccessDenied(_) => "AccessDenied",
+            Self::QuotaExceeded(_) => "QuotaExceeded",
             Self::BucketAlreadyExists => "BucketAlreadyExists",
             Self::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             Self::BucketNotEmpty => "BucketNotEmpty",
@@ -110,7 +114,7 @@ impl S3Error {
             | Self::NoSuchKey
             | Self::NoSuchUpload
             | Self::NoSuchWebsiteConfiguration(_) => 404,
-            Self::AccessDenied(_) => 403,
+            Self::AccessDenied(_) | Self::QuotaExceeded(_) => 403,
             Self::BucketAlreadyExists | Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => 409,
             Self::InvalidBucketName(_)
             | Self::MalformedXml(_)

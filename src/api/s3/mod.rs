@@ -4,7 +4,7 @@
 //!
 //! Files: `router` (bucket/key/operation), `request` (authentication and bodies), `error`,
 //! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`,
-//! `multipart`, `website`.
+//! `multipart`, `website`; `quota` checks writes against the bucket's quotas.
 
 pub mod bucket;
 pub mod copy;
@@ -14,6 +14,7 @@ pub mod get;
 pub mod list;
 pub mod multipart;
 pub mod put;
+pub mod quota;
 pub mod request;
 pub mod router;
 pub mod website;

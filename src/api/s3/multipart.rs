@@ -8,7 +8,8 @@
 //! (order, ETags, sizes ≥ 5 MiB except the last), writes a new version holding exactly the
 //! chosen blocks at `(part_number << 40, offset)` with its block references, marks the upload
 //! version aborted (which frees the unused blocks through the cascade) and makes the new version
-//! visible. ETag = MD5 of the parts' binary MD5s + `-N`.
+//! visible. ETag = MD5 of the parts' binary MD5s + `-N`. Quotas (`quota.rs`) are checked for
+//! each part (size) and for the completed object.
 
 use std::collections::BTreeMap;
 
@@ -19,10 +20,12 @@ use serde::Deserialize;
 use super::error::S3Error;
 use super::list::{after_prefix, scan};
 use super::put::{check_body, expected, object_headers, store_blocks, BodyHashes, Expected};
+use super::quota;
 use super::request::{Need, ReqBody, ReqCtx, MAX_XML_BODY};
 use super::xml::{parse, Xml};
 use super::{empty_body, full_body, ResBody};
 use crate::model::block_ref::BlockRef;
+use crate::model::bucket::BucketQuotas;
 use crate::model::object::{
     Object, ObjectData, ObjectFilter, ObjectMeta, ObjectVersion, VersionState,
 };
@@ -137,25 +140,44 @@ pub(super) fn part_number(ctx: &ReqCtx) -> Result<u64, S3Error> {
         })
 }
 
-/// The upload a part request names: (bucket id, key, upload id), after checking it exists.
-pub(super) async fn part_target(ctx: &ReqCtx) -> Result<(Uuid, String, Uuid), S3Error> {
-    let bucket = ctx.bucket(Need::Write).await?;
-    let key = ctx.object_key()?.to_string();
-    let id = upload_id(ctx)?;
-    find_upload(ctx, &bucket.id, &key, &id).await?;
-    Ok((bucket.id, key, id))
+/// The upload a part request names, after checking it exists.
+pub(super) struct PartTarget {
+    pub bucket: Uuid,
+    pub key: String,
+    pub upload: Uuid,
+    /// The bucket's quotas.
+    pub limits: BucketQuotas,
 }
 
-/// Stores a part's data (a body stream) in upload `id` and records the part; returns its ETag
-/// and the hashes computed over the data.
+pub(super) async fn part_target(ctx: &ReqCtx) -> Result<PartTarget, S3Error> {
+    let bucket = ctx.bucket(Need::Write).await?;
+    let key = ctx.object_key()?.to_string();
+    let upload = upload_id(ctx)?;
+    find_upload(ctx, &bucket.id, &key, &upload).await?;
+    Ok(PartTarget {
+        bucket: bucket.id,
+        key,
+        upload,
+        limits: quota::limits(&bucket),
+    })
+}
+
+/// Stores a part's data (a body stream of `declared_len` bytes, if known) in the upload and
+/// records the part; returns its ETag. The size quota is checked before storing when the length
+/// is known, else once the data is stored (before the part is recorded).
 pub(super) async fn store_part(
     ctx: &ReqCtx,
-    (bucket, key, id): (Uuid, &str, Uuid),
+    target: &PartTarget,
     part: u64,
     body: ReqBody,
     hashes: BodyHashes,
     exp: Option<&Expected>,
+    declared_len: Option<u64>,
 ) -> Result<String, S3Error> {
+    let (bucket, key, id) = (target.bucket, target.key.as_str(), target.upload);
+    if let Some(len) = declared_len {
+        quota::check_part(&ctx.api, &bucket, &target.limits, len).await?;
+    }
     let ts = unique_msec();
     let ((_, size), hashes) = store_blocks(
         ctx,
@@ -172,6 +194,9 @@ pub(super) async fn store_part(
         Some(exp) => check_body(ctx, exp, hashes)?.0,
         None => hashes.md5_hex(),
     };
+    if declared_len.is_none() {
+        quota::check_part(&ctx.api, &bucket, &target.limits, size).await?;
+    }
     let mut v = Version::new(id, bucket, key.to_string());
     v.part_etags
         .put(part, PartEtag(format!("{etag} {ts} {size}")));
@@ -181,12 +206,13 @@ pub(super) async fn store_part(
 
 /// PUT /bucket/key?partNumber=N&uploadId=X
 pub async fn upload_part(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
-    let (bucket, key, id) = part_target(&ctx).await?;
+    let target = part_target(&ctx).await?;
     let part = part_number(&ctx)?;
     let exp = expected(&ctx)?;
     let hashes = BodyHashes::for_request(&exp);
     let body = ctx.take_body();
-    let etag = store_part(&ctx, (bucket, &key, id), part, body, hashes, Some(&exp)).await?;
+    let len = exp.length;
+    let etag = store_part(&ctx, &target, part, body, hashes, Some(&exp), len).await?;
     Response::builder()
         .status(StatusCode::OK)
         .header(http::header::ETAG, format!("\"{etag}\""))
@@ -265,6 +291,7 @@ pub async fn complete(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
         chosen.push((p.part_number, ts));
         total += size;
     }
+    quota::check_object(&ctx.api, &bucket.id, &key, &quota::limits(&bucket), total).await?;
     // The final version holds exactly the chosen blocks.
     let new_id = Uuid::random();
     let mut final_version = Version::new(new_id, bucket.id, key.clone());

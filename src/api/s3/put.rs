@@ -14,11 +14,13 @@ use md5::{Digest, Md5};
 use sha2::Sha256;
 
 use super::error::S3Error;
+use super::quota;
 use super::request::{Need, ReqBody, ReqCtx};
 use super::{empty_body, ResBody};
 use crate::api::signature::checksum::{Checksum, ChecksumAlgorithm, Checksummer};
 use crate::api::signature::ContentSha256;
 use crate::model::block_ref::BlockRef;
+use crate::model::bucket::BucketQuotas;
 use crate::model::object::{
     Object, ObjectData, ObjectHeaders, ObjectMeta, ObjectVersion, VersionState, INLINE_THRESHOLD,
 };
@@ -131,7 +133,8 @@ pub(super) struct Expected {
     checksum: Option<Checksum>,
     /// Algorithm announced for a trailer checksum.
     trailer_algo: Option<ChecksumAlgorithm>,
-    length: Option<u64>,
+    /// Declared length of the (decoded) body.
+    pub(super) length: Option<u64>,
 }
 
 pub(super) fn expected(ctx: &ReqCtx) -> Result<Expected, S3Error> {
@@ -228,20 +231,30 @@ async fn read_head(body: &mut ReqBody, limit: usize) -> Result<(BytesMut, bool),
     Ok((buf, false))
 }
 
-/// Stores a body as object `key` of `bucket`; returns its metadata.
+/// Stores a body as object `key` of `bucket` within quotas `limits`; returns its metadata. The
+/// quotas are checked before anything is stored when the request gives the length, otherwise
+/// once the body is read, before the object becomes visible.
 pub async fn save_object(
     ctx: &ReqCtx,
     bucket: Uuid,
     key: &str,
     headers: ObjectHeaders,
     mut body: ReqBody,
+    limits: &BucketQuotas,
 ) -> Result<ObjectMeta, S3Error> {
     let exp = expected(ctx)?;
+    if let Some(len) = exp.length {
+        quota::check_object(&ctx.api, &bucket, key, limits, len).await?;
+    }
+    let quota_pending = exp.length.is_none();
     let mut hashes = BodyHashes::for_request(&exp);
     let (head, ended) = read_head(&mut body, INLINE_THRESHOLD).await?;
     if ended {
         hashes.update(&head);
         let (etag, checksum) = check_body(ctx, &exp, hashes)?;
+        if quota_pending {
+            quota::check_object(&ctx.api, &bucket, key, limits, head.len() as u64).await?;
+        }
         let meta = ObjectMeta {
             headers,
             size: head.len() as u64,
@@ -279,6 +292,12 @@ pub async fn save_object(
     let res = match res {
         Ok((first, hashes)) => check_body(ctx, &exp, hashes).map(|(etag, cs)| (first, etag, cs)),
         Err(e) => Err(e),
+    };
+    let res = match res {
+        Ok(r) if quota_pending => quota::check_object(&ctx.api, &bucket, key, limits, r.0 .1)
+            .await
+            .map(|()| r),
+        other => other,
     };
     match res {
         Ok((first, etag, checksum)) => {
@@ -412,7 +431,8 @@ pub async fn put_object(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let key = ctx.object_key()?.to_string();
     let headers = object_headers(&ctx.headers);
     let body = ctx.take_body();
-    let meta = save_object(&ctx, bucket.id, &key, headers, body).await?;
+    let limits = quota::limits(&bucket);
+    let meta = save_object(&ctx, bucket.id, &key, headers, body, &limits).await?;
     let mut resp = Response::builder()
         .status(StatusCode::OK)
         .header(http::header::ETAG, format!("\"{}\"", meta.etag));
