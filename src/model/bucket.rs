@@ -40,6 +40,20 @@ pub struct WebsiteConfig {
     pub error_document: Option<String>,
 }
 
+/// One CORS rule of a bucket (as in S3 PutBucketCors). Matching lives in `api::s3::cors`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    pub id: Option<String>,
+    /// Origins, each with at most one `*` wildcard.
+    pub allowed_origins: Vec<String>,
+    /// Methods among GET, PUT, HEAD, POST, DELETE.
+    pub allowed_methods: Vec<String>,
+    /// Request headers (case-insensitive), each with at most one `*` wildcard.
+    pub allowed_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age_seconds: Option<u64>,
+}
+
 /// Quotas of a bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketQuotas {
@@ -59,6 +73,13 @@ pub struct BucketParams {
     pub local_aliases: LwwMap<(String, String), bool>,
     pub website_config: Lww<Option<WebsiteConfig>>,
     pub quotas: Lww<BucketQuotas>,
+    /// CORS rules (`None`: no CORS configuration). Absent in entries written before it existed.
+    #[serde(default = "no_cors")]
+    pub cors_config: Lww<Option<Vec<CorsRule>>>,
+}
+
+fn no_cors() -> Lww<Option<Vec<CorsRule>>> {
+    Lww::raw(0, None)
 }
 
 impl BucketParams {
@@ -70,6 +91,7 @@ impl BucketParams {
             local_aliases: LwwMap::new(),
             website_config: Lww::raw(0, None),
             quotas: Lww::raw(0, BucketQuotas::default()),
+            cors_config: no_cors(),
         }
     }
 }
@@ -82,6 +104,7 @@ impl Crdt for BucketParams {
         self.local_aliases.merge(&o.local_aliases);
         self.website_config.merge(&o.website_config);
         self.quotas.merge(&o.quotas);
+        self.cors_config.merge(&o.cors_config);
     }
 }
 
@@ -159,5 +182,64 @@ impl TableSchema for BucketTable {
         match f {
             BucketFilter::Live => !e.is_deleted(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parameters as they were before `cors_config` existed.
+    #[derive(Serialize)]
+    struct OldParams {
+        creation_date: u64,
+        authorized_keys: LwwMap<String, BucketKeyPerm>,
+        aliases: LwwMap<String, bool>,
+        local_aliases: LwwMap<(String, String), bool>,
+        website_config: Lww<Option<WebsiteConfig>>,
+        quotas: Lww<BucketQuotas>,
+    }
+
+    #[derive(Serialize)]
+    struct OldBucket {
+        id: Uuid,
+        state: Deletable<OldParams>,
+    }
+
+    #[test]
+    fn entries_without_cors_still_decode() {
+        let mut aliases = LwwMap::new();
+        aliases.update_in_place("b".to_string(), true);
+        let old = OldBucket {
+            id: Uuid::random(),
+            state: Deletable::Present(OldParams {
+                creation_date: 42,
+                authorized_keys: LwwMap::new(),
+                aliases,
+                local_aliases: LwwMap::new(),
+                website_config: Lww::raw(0, None),
+                quotas: Lww::raw(0, BucketQuotas::default()),
+            }),
+        };
+        let mut bytes = Bucket::VERSION_MARKER.to_vec();
+        bytes.extend(rmp_serde::to_vec_named(&old).expect("encode"));
+        let b = Bucket::decode(&bytes).expect("decode an entry without cors_config");
+        assert_eq!(b.id, old.id);
+        let p = b.params().expect("live bucket");
+        assert_eq!(p.creation_date, 42);
+        assert_eq!(p.aliases.get(&"b".to_string()), Some(&true));
+        assert_eq!(p.cors_config.get(), &None);
+
+        // And the new field round-trips.
+        let mut b2 = b.clone();
+        if let Some(p) = b2.params_mut() {
+            p.cors_config.update(Some(vec![CorsRule {
+                allowed_origins: vec!["*".into()],
+                allowed_methods: vec!["GET".into()],
+                ..Default::default()
+            }]));
+        }
+        let back = Bucket::decode(&b2.encode().expect("encode")).expect("decode");
+        assert_eq!(back, b2);
     }
 }

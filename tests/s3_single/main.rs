@@ -13,8 +13,10 @@ mod auth;
 mod buckets;
 mod checksums;
 mod copy;
+mod cors;
 mod listing;
 mod objects;
+mod post_object;
 
 use aws_sdk_s3::Client;
 use base64::Engine;

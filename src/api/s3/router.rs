@@ -32,6 +32,13 @@ pub enum Endpoint {
     AbortMultipartUpload,
     ListParts,
     ListMultipartUploads,
+    GetBucketCors,
+    PutBucketCors,
+    DeleteBucketCors,
+    /// CORS preflight (any path; unauthenticated).
+    Options,
+    /// POST /bucket with a multipart/form-data body (browser upload; authenticated by the form).
+    PostObject,
     /// Recognised but not implemented: answered 501.
     Unsupported(&'static str),
 }
@@ -63,7 +70,6 @@ const UNSUPPORTED_BUCKET_QUERIES: &[(&str, &str)] = &[
     ("policy", "bucket policies"),
     ("tagging", "bucket tagging"),
     ("website", "PutBucketWebsite/GetBucketWebsite"),
-    ("cors", "bucket CORS"),
     ("lifecycle", "bucket lifecycle"),
     ("replication", "replication"),
     ("encryption", "bucket encryption"),
@@ -144,6 +150,7 @@ pub fn route(
     let has = |q: &str| query.contains_key(q);
     use http::Method as M;
     let endpoint = match (&bucket, &key) {
+        _ if *method == M::OPTIONS => Endpoint::Options,
         (None, _) => match *method {
             M::GET => Endpoint::ListBuckets,
             _ => return Err(S3Error::MethodNotAllowed),
@@ -158,6 +165,12 @@ pub fn route(
             M::POST => Endpoint::CompleteMultipartUpload,
             M::DELETE => Endpoint::AbortMultipartUpload,
             M::GET => Endpoint::ListParts,
+            _ => return Err(S3Error::MethodNotAllowed),
+        },
+        (Some(_), None) if has("cors") => match *method {
+            M::GET => Endpoint::GetBucketCors,
+            M::PUT => Endpoint::PutBucketCors,
+            M::DELETE => Endpoint::DeleteBucketCors,
             _ => return Err(S3Error::MethodNotAllowed),
         },
         (Some(_), None) => {
@@ -177,7 +190,7 @@ pub fn route(
                     }
                     M::GET => Endpoint::ListObjects,
                     M::POST if has("delete") => Endpoint::DeleteObjects,
-                    M::POST => Endpoint::Unsupported("POST object uploads"),
+                    M::POST => Endpoint::PostObject,
                     _ => return Err(S3Error::MethodNotAllowed),
                 }
             }
@@ -241,6 +254,20 @@ mod tests {
         assert!(matches!(x.endpoint, Endpoint::Unsupported(_)));
         let x = r(Method::GET, "/bkt", "versioning", None);
         assert_eq!(x.endpoint, Endpoint::GetBucketVersioning);
+        let x = r(Method::PUT, "/bkt", "cors", None);
+        assert_eq!(x.endpoint, Endpoint::PutBucketCors);
+        let x = r(Method::GET, "/", "cors", Some("bkt.s3.garage"));
+        assert_eq!(x.endpoint, Endpoint::GetBucketCors);
+        assert_eq!(x.bucket.as_deref(), Some("bkt"));
+        let x = r(Method::DELETE, "/bkt", "cors", None);
+        assert_eq!(x.endpoint, Endpoint::DeleteBucketCors);
+        let x = r(Method::OPTIONS, "/bkt/some/key", "", None);
+        assert_eq!(x.endpoint, Endpoint::Options);
+        assert_eq!(x.key.as_deref(), Some("some/key"));
+        let x = r(Method::POST, "/bkt", "", None);
+        assert_eq!(x.endpoint, Endpoint::PostObject);
+        let x = r(Method::POST, "/", "", Some("bkt.s3.garage"));
+        assert_eq!(x.endpoint, Endpoint::PostObject);
     }
 
     #[test]
