@@ -111,7 +111,7 @@ impl S3Api {
             .headers()
             .contains_key(http::header::ORIGIN)
             .then(|| (req.headers().clone(), self.pre_route(&req).ok()));
-        let mut key = None;
+        let mut key = cors_req.is_some().then_some(None);
         let res = self.handle_inner(req, &rid, &mut key).await;
         let mut resp = match res {
             Ok(r) => r,
@@ -130,6 +130,7 @@ impl S3Api {
         };
         if let Some((headers, Some(route))) = cors_req {
             if let (Some(bucket), false) = (&route.bucket, method == http::Method::OPTIONS) {
+                let key = key.flatten();
                 if let Some(rules) = cors::bucket_rules(&self, bucket, key.as_ref()).await {
                     cors::apply_cors_headers(&rules, &method, &headers, resp.headers_mut());
                 }
@@ -156,12 +157,13 @@ impl S3Api {
         )
     }
 
-    /// Runs a request; `key` receives the key it was authenticated with.
+    /// Runs a request; when `key` is `Some`, it receives the key the request was authenticated
+    /// with (the CORS rules of a bucket known by a local alias need it).
     async fn handle_inner(
         self: &Arc<Self>,
         req: Request<Incoming>,
         rid: &str,
-        key: &mut Option<Key>,
+        key: &mut Option<Option<Key>>,
     ) -> Result<Response<ResBody>, S3Error> {
         if req.method() == http::Method::OPTIONS {
             let route = self.pre_route(&req)?;
@@ -170,11 +172,19 @@ impl S3Api {
         if req.method() == http::Method::POST && post_object::is_form(req.headers()) {
             let route = self.pre_route(&req)?;
             if route.endpoint == Endpoint::PostObject {
-                return post_object::post_object(self.clone(), req, route, rid, key).await;
+                let mut form_key = None;
+                let res = post_object::post_object(self.clone(), req, route, rid, &mut form_key);
+                let res = res.await;
+                if let Some(k) = key.as_mut() {
+                    *k = form_key;
+                }
+                return res;
             }
         }
         let ctx = ReqCtx::authenticate(self.clone(), req, rid).await?;
-        *key = Some(ctx.key.clone());
+        if let Some(k) = key.as_mut() {
+            *k = Some(ctx.key.clone());
+        }
         let mut resp = match ctx.route.endpoint.clone() {
             Endpoint::ListBuckets => bucket::list_buckets(&ctx).await,
             Endpoint::CreateBucket => bucket::create_bucket(ctx).await,
