@@ -379,6 +379,28 @@ async fn post_object_rejections() {
         "MaxPostPreDataLengthExceededError",
     );
 
+    // Whatever precedes the file is bounded: a long preamble without boundary, a part whose
+    // headers never end.
+    for junk in [
+        "p".repeat(300 << 10),
+        format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a\"\r\nX-Long: {}",
+            "h".repeat(300 << 10)
+        ),
+    ] {
+        let r = raw_request(
+            node.s3_port,
+            "POST",
+            "/default",
+            &[(
+                "Content-Type".to_string(),
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )],
+            junk.as_bytes(),
+        );
+        assert_error(&r, 400, "MaxPostPreDataLengthExceededError");
+    }
+
     // Not a multipart body: a form without boundary.
     let r = raw_request(
         node.s3_port,

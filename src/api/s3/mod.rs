@@ -4,7 +4,7 @@
 //!
 //! Files: `router` (bucket/key/operation), `request` (authentication and bodies), `error`,
 //! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`,
-//! `multipart`, `cors`, `post_object`.
+//! `multipart`, `cors`, `post_object` (with `post_policy` and `form_body`).
 //!
 //! Two operations are not authenticated by a SigV4 header: CORS preflight (`OPTIONS`, answered
 //! from the bucket's CORS rules) and browser uploads (`POST` of a multipart form, signed by its
@@ -16,6 +16,7 @@ pub mod copy;
 pub mod cors;
 pub mod delete;
 pub mod error;
+pub mod form_body;
 pub mod get;
 pub mod list;
 pub mod multipart;

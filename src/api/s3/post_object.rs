@@ -1,9 +1,10 @@
 //! PostObject: a browser upload, `POST /bucket` (vhost: `POST /`) with a multipart/form-data
 //! body, authenticated by its form instead of an `Authorization` header.
 //!
-//! The fields before the `file` field (at most [`MAX_FORM_HEAD`] bytes in all) are read into
-//! memory: `key` (where `${filename}` stands for the file's name), `policy` (see
-//! [`super::post_policy`]), `x-amz-algorithm`, `x-amz-credential`, `x-amz-date`,
+//! The fields before the `file` field (at most [`MAX_FORM_HEAD`] bytes of names and values, and
+//! at most `form_body::HEAD_READ_LIMIT` bytes of body in all) are read into memory: `key`
+//! (where `${filename}` stands for the file's name), `policy` (see [`super::post_policy`]),
+//! `x-amz-algorithm`, `x-amz-credential`, `x-amz-date`,
 //! `x-amz-signature` (SigV4 signing key of the credential's day, region and service over the
 //! base64 policy), `Content-Type` and the other stored headers, `x-amz-meta-*`, checksums,
 //! `success_action_status` / `success_action_redirect` (or `redirect`). Fields after the file
@@ -27,6 +28,7 @@ use http_body_util::BodyStream;
 use hyper::body::Incoming;
 
 use super::error::S3Error;
+use super::form_body::{FormBody, FormBodyError};
 use super::post_policy::parse_policy;
 use super::put::{object_headers, save_object, MAX_PUT_SIZE};
 use super::request::{Need, ReqBody, ReqCtx};
@@ -69,7 +71,10 @@ pub fn is_form(headers: &HeaderMap) -> bool {
 
 fn form_error(e: multer::Error) -> S3Error {
     match e {
-        multer::Error::StreamReadFailed(_) => S3Error::IncompleteBody,
+        multer::Error::StreamReadFailed(e) => match e.downcast_ref::<FormBodyError>() {
+            Some(FormBodyError::HeadTooLarge) => S3Error::MaxPostPreDataLengthExceeded,
+            _ => S3Error::IncompleteBody,
+        },
         other => S3Error::MalformedPostRequest(other.to_string()),
     }
 }
@@ -262,8 +267,10 @@ pub async fn post_object(
     })?;
     let raw =
         BodyStream::new(body).try_filter_map(|frame| async move { Ok(frame.into_data().ok()) });
+    let (raw, head) = FormBody::new(Box::pin(raw));
     let mut form = multer::Multipart::new(raw, boundary);
     let (fields, file) = read_form_head(&mut form).await?;
+    head.lift();
 
     let (key, verified) = authenticate(&api, &fields).await?;
     *key_out = Some(key.clone());
