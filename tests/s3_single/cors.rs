@@ -311,6 +311,11 @@ async fn preflight_and_actual_requests() {
     );
     assert_error(&r, 404, "NoSuchKey");
     assert_eq!(r.header("access-control-allow-origin"), Some(APP));
+    // A bucket known by a local alias of the key: its rules apply to the key's requests.
+    node.cli(&["bucket", "alias", "--local", &node.key_id, BUCKET, "mine"]);
+    let r = signed_request(&node, "GET", "/mine/cors-obj", "", &[("Origin", APP)], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some(APP));
     // Anonymous and refused, still with the headers (as S3).
     let r = raw_request(
         node.s3_port,
