@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Smoke test: real S3 clients (aws CLI, boto3, rclone) against a fresh single-node server.
+# Smoke test: real S3 clients (aws CLI, boto3, rclone, curl for a browser-style POST form upload)
+# against a fresh single-node server.
 #
 #   bash script/test-smoke.sh          # GARAGE_BIN=path/to/garage to use a given binary
 #
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=script/lib-server.sh
 . script/lib-server.sh
 
-for tool in aws python3 cmp diff; do
+for tool in aws python3 curl cmp diff; do
   command -v "$tool" > /dev/null || { echo "error: $tool is required" >&2; exit 1; }
 done
 python3 -c 'import boto3' 2> /dev/null || { echo "error: python3 module boto3 is required (pip install boto3)" >&2; exit 1; }
@@ -282,6 +283,51 @@ check "s3api copy-object (COPY and REPLACE)" t_copy
 check "s3api delete-objects" t_delete_objects
 check "s3api delete-bucket" t_delete_bucket
 check "multipart upload (aws s3 cp 12 MB), part GET, abort" t_multipart
+
+# A browser-style POST form upload (PostObject), signed like a web page would be: the policy and
+# its SigV4 signature come from a small python3 snippet, the form is sent by curl -F.
+t_post_form() {
+  local sign date cred policy sig code
+  sign=$(python3 - "$S3_KEY_ID" "$S3_SECRET" "$S3_REGION" "$B" <<'PYEOF'
+import base64, datetime, hashlib, hmac, json, sys
+key_id, secret, region, bucket = sys.argv[1:5]
+now = datetime.datetime.now(datetime.timezone.utc)
+date = now.strftime("%Y%m%dT%H%M%SZ")
+day = date[:8]
+cred = "%s/%s/%s/s3/aws4_request" % (key_id, day, region)
+policy = base64.b64encode(json.dumps({
+    "expiration": (now + datetime.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+    "conditions": [
+        {"bucket": bucket}, ["starts-with", "$key", "form/"], {"success_action_status": "201"},
+        ["starts-with", "$Content-Type", "text/"], ["content-length-range", 1, 1048576],
+        {"x-amz-algorithm": "AWS4-HMAC-SHA256"}, {"x-amz-credential": cred}, {"x-amz-date": date},
+    ],
+}).encode()).decode()
+k = ("AWS4" + secret).encode()
+for part in (day, region, "s3", "aws4_request"):
+    k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+print(date, cred, policy, hmac.new(k, policy.encode(), hashlib.sha256).hexdigest())
+PYEOF
+)
+  read -r date cred policy sig <<< "$sign"
+  post() {
+    curl -sS -o "$OUT/post.xml" -w '%{http_code}' \
+      -F 'key=form/${filename}' -F success_action_status=201 -F Content-Type=text/plain \
+      -F x-amz-algorithm=AWS4-HMAC-SHA256 -F "x-amz-credential=$cred" -F "x-amz-date=$date" \
+      -F "policy=$policy" -F "x-amz-signature=$1" -F "file=@$DATA/small.txt" "$S3_ENDPOINT/$B"
+  }
+  code=$(post "$sig")
+  expect_eq "POST status" "$code" "201"
+  has "$(cat "$OUT/post.xml")" "<Key>form/small.txt</Key>"
+  awsc s3 cp "s3://$B/form/small.txt" "$OUT/form-small.txt"
+  cmp "$DATA/small.txt" "$OUT/form-small.txt"
+  expect_eq "content type" "$(awsc s3api head-object --bucket "$B" --key form/small.txt --query ContentType --output text)" "text/plain"
+  # A wrong signature is refused.
+  code=$(post "$(tr 0-9a-f 1-9a-f0 <<< "$sig")")
+  expect_eq "POST with a bad signature" "$code" "403"
+  has "$(cat "$OUT/post.xml")" "SignatureDoesNotMatch"
+}
+check "POST form upload (curl -F, python3-signed policy), read back" t_post_form
 
 # ---------------------------------------------------------------------------------------------
 echo "== boto3 $(python3 -c 'import boto3; print(boto3.__version__)')"

@@ -112,6 +112,20 @@ pub struct RuleRedirect {
     pub replace_key_with: Option<String>,
 }
 
+/// One CORS rule of a bucket (as in S3 PutBucketCors). Matching lives in `api::s3::cors`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    pub id: Option<String>,
+    /// Origins, each with at most one `*` wildcard.
+    pub allowed_origins: Vec<String>,
+    /// Methods among GET, PUT, HEAD, POST, DELETE.
+    pub allowed_methods: Vec<String>,
+    /// Request headers (case-insensitive), each with at most one `*` wildcard.
+    pub allowed_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age_seconds: Option<u64>,
+}
+
 /// Quotas of a bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketQuotas {
@@ -131,6 +145,13 @@ pub struct BucketParams {
     pub local_aliases: LwwMap<(String, String), bool>,
     pub website_config: Lww<Option<WebsiteConfig>>,
     pub quotas: Lww<BucketQuotas>,
+    /// CORS rules (`None`: no CORS configuration). Absent in entries written before it existed.
+    #[serde(default = "no_cors")]
+    pub cors_config: Lww<Option<Vec<CorsRule>>>,
+}
+
+fn no_cors() -> Lww<Option<Vec<CorsRule>>> {
+    Lww::raw(0, None)
 }
 
 impl BucketParams {
@@ -142,6 +163,7 @@ impl BucketParams {
             local_aliases: LwwMap::new(),
             website_config: Lww::raw(0, None),
             quotas: Lww::raw(0, BucketQuotas::default()),
+            cors_config: no_cors(),
         }
     }
 }
@@ -154,6 +176,7 @@ impl Crdt for BucketParams {
         self.local_aliases.merge(&o.local_aliases);
         self.website_config.merge(&o.website_config);
         self.quotas.merge(&o.quotas);
+        self.cors_config.merge(&o.cors_config);
     }
 }
 
@@ -245,6 +268,7 @@ mod tests {
         error_document: Option<String>,
     }
 
+    /// The parameters as they were before website redirects and `cors_config` existed.
     #[derive(Serialize)]
     struct OldParams {
         creation_date: u64,
@@ -262,14 +286,16 @@ mod tests {
     }
 
     #[test]
-    fn entry_without_redirect_fields_still_decodes() {
+    fn entries_of_the_first_format_still_decode() {
         let id = Uuid::random();
+        let mut aliases = LwwMap::new();
+        aliases.update_in_place("b".to_string(), true);
         let old = OldBucket {
             id,
             state: Deletable::Present(OldParams {
                 creation_date: 42,
                 authorized_keys: LwwMap::new(),
-                aliases: LwwMap::new(),
+                aliases,
                 local_aliases: LwwMap::new(),
                 website_config: Lww::raw(
                     7,
@@ -285,13 +311,16 @@ mod tests {
         bytes.extend(rmp_serde::to_vec_named(&old).expect("encode"));
         let b = Bucket::decode(&bytes).expect("an old entry decodes");
         assert_eq!(b.id, id);
-        let w = b
-            .params()
-            .and_then(|p| p.website_config.get().clone())
-            .expect("website config");
+        let p = b.params().expect("live bucket");
+        assert_eq!(p.creation_date, 42);
+        assert_eq!(p.aliases.get(&"b".to_string()), Some(&true));
+        assert_eq!(p.cors_config.get(), &None);
         assert_eq!(
-            w,
-            WebsiteConfig::documents("home.html".into(), Some("oops.html".into()))
+            p.website_config.get().clone(),
+            Some(WebsiteConfig::documents(
+                "home.html".into(),
+                Some("oops.html".into())
+            ))
         );
     }
 
@@ -319,6 +348,20 @@ mod tests {
         };
         if let Some(p) = b.params_mut() {
             p.website_config.update(Some(conf.clone()));
+        }
+        let back = Bucket::decode(&b.encode().expect("encode")).expect("decode");
+        assert_eq!(back, b);
+    }
+
+    #[test]
+    fn cors_rules_round_trip() {
+        let mut b = Bucket::new(Uuid::random(), 1);
+        if let Some(p) = b.params_mut() {
+            p.cors_config.update(Some(vec![CorsRule {
+                allowed_origins: vec!["*".into()],
+                allowed_methods: vec!["GET".into()],
+                ..Default::default()
+            }]));
         }
         let back = Bucket::decode(&b.encode().expect("encode")).expect("decode");
         assert_eq!(back, b);

@@ -135,7 +135,7 @@ async fn buckets_permissions_and_unimplemented_endpoints() {
         501,
     );
     assert_s3_err(
-        c.get_bucket_cors().bucket("photos").send().await,
+        c.get_bucket_policy().bucket("photos").send().await,
         "NotImplemented",
         501,
     );

@@ -13,9 +13,11 @@ mod auth;
 mod buckets;
 mod checksums;
 mod copy;
+mod cors;
 mod listing;
 mod multipart;
 mod objects;
+mod post_object;
 
 use aws_sdk_s3::Client;
 use base64::Engine;

@@ -26,11 +26,25 @@ pub enum S3Error {
     InvalidPartOrder,
     #[error("Your proposed upload is smaller than the minimum allowed object size (5 MiB for every part but the last).")]
     EntityTooSmall,
+    #[error("Your proposed upload is smaller than the minimum allowed size: {size} bytes, the policy requires at least {min}.")]
+    PolicyEntityTooSmall { size: u64, min: u64 },
     #[error("{0}")]
     AccessDenied(String),
     /// The write would make the bucket exceed one of its quotas (the message names it).
     #[error("{0}")]
     QuotaExceeded(String),
+    #[error("The CORS configuration does not exist")]
+    NoSuchCorsConfiguration,
+    #[error("CORSResponse: This CORS request is not allowed. This is usually because the evaluation of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.")]
+    CorsForbidden,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Invalid Policy: {0}")]
+    InvalidPolicyDocument(String),
+    #[error("The body of your POST request is not well-formed multipart/form-data: {0}")]
+    MalformedPostRequest(String),
+    #[error("Your POST request fields preceding the upload file were too large.")]
+    MaxPostPreDataLengthExceeded,
     #[error("The requested bucket name is not available.")]
     BucketAlreadyExists,
     #[error("Your previous request to create the named bucket succeeded and you already own it.")]
@@ -83,8 +97,15 @@ impl S3Error {
             Self::InvalidPart => "InvalidPart",
             Self::InvalidPartOrder => "InvalidPartOrder",
             Self::EntityTooSmall => "EntityTooSmall",
+            Self::PolicyEntityTooSmall { .. } => "EntityTooSmall",
             Self::AccessDenied(_) => "AccessDenied",
             Self::QuotaExceeded(_) => "QuotaExceeded",
+            Self::NoSuchCorsConfiguration => "NoSuchCORSConfiguration",
+            Self::CorsForbidden => "AccessForbidden",
+            Self::BadRequest(_) => "BadRequest",
+            Self::InvalidPolicyDocument(_) => "InvalidPolicyDocument",
+            Self::MalformedPostRequest(_) => "MalformedPOSTRequest",
+            Self::MaxPostPreDataLengthExceeded => "MaxPostPreDataLengthExceededError",
             Self::BucketAlreadyExists => "BucketAlreadyExists",
             Self::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             Self::BucketNotEmpty => "BucketNotEmpty",
@@ -113,8 +134,9 @@ impl S3Error {
             Self::NoSuchBucket(_)
             | Self::NoSuchKey
             | Self::NoSuchUpload
-            | Self::NoSuchWebsiteConfiguration(_) => 404,
-            Self::AccessDenied(_) | Self::QuotaExceeded(_) => 403,
+            | Self::NoSuchWebsiteConfiguration(_)
+            | Self::NoSuchCorsConfiguration => 404,
+            Self::AccessDenied(_) | Self::QuotaExceeded(_) | Self::CorsForbidden => 403,
             Self::BucketAlreadyExists | Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => 409,
             Self::InvalidBucketName(_)
             | Self::MalformedXml(_)
@@ -126,7 +148,12 @@ impl S3Error {
             | Self::KeyTooLongError
             | Self::InvalidPart
             | Self::InvalidPartOrder
-            | Self::EntityTooSmall => 400,
+            | Self::EntityTooSmall
+            | Self::PolicyEntityTooSmall { .. }
+            | Self::BadRequest(_)
+            | Self::InvalidPolicyDocument(_)
+            | Self::MalformedPostRequest(_)
+            | Self::MaxPostPreDataLengthExceeded => 400,
             Self::InvalidRange => 416,
             Self::PreconditionFailed => 412,
             Self::NotModified => 304,

@@ -4,15 +4,25 @@
 //!
 //! Files: `router` (bucket/key/operation), `request` (authentication and bodies), `error`,
 //! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`,
-//! `multipart`, `website`; `quota` checks writes against the bucket's quotas.
+//! `multipart`, `website`, `cors`, `post_object` (with `post_policy` and `form_body`); `quota`
+//! checks writes against the bucket's quotas.
+//!
+//! Two operations are not authenticated by a SigV4 header: CORS preflight (`OPTIONS`, answered
+//! from the bucket's CORS rules) and browser uploads (`POST` of a multipart form, signed by its
+//! policy). A request with an `Origin` header gets the CORS headers of the bucket's matching
+//! rule on its answer, errors included.
 
 pub mod bucket;
 pub mod copy;
+pub mod cors;
 pub mod delete;
 pub mod error;
+pub mod form_body;
 pub mod get;
 pub mod list;
 pub mod multipart;
+pub mod post_object;
+pub mod post_policy;
 pub mod put;
 pub mod quota;
 pub mod request;
@@ -33,6 +43,7 @@ use tracing::{debug, warn};
 
 use crate::block::manager::BlockManager;
 use crate::model::helper::ModelHelper;
+use crate::model::key::Key;
 use crate::model::Model;
 use error::S3Error;
 use request::ReqCtx;
@@ -99,8 +110,14 @@ impl S3Api {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let resource = path.clone();
-        let res = self.handle_inner(req, &rid).await;
-        let resp = match res {
+        // What the CORS headers of the answer need, for requests from a browser.
+        let cors_req = req
+            .headers()
+            .contains_key(http::header::ORIGIN)
+            .then(|| (req.headers().clone(), self.pre_route(&req).ok()));
+        let mut key = cors_req.is_some().then_some(None);
+        let res = self.handle_inner(req, &rid, &mut key).await;
+        let mut resp = match res {
             Ok(r) => r,
             Err(e) => {
                 if e.status().is_server_error() {
@@ -115,16 +132,63 @@ impl S3Api {
                 r
             }
         };
+        if let Some((headers, Some(route))) = cors_req {
+            if let (Some(bucket), false) = (&route.bucket, method == http::Method::OPTIONS) {
+                let key = key.flatten();
+                if let Some(rules) = cors::bucket_rules(&self, bucket, key.as_ref()).await {
+                    cors::apply_cors_headers(&rules, &method, &headers, resp.headers_mut());
+                }
+            }
+        }
         debug!("{} {} -> {}", method, path, resp.status());
         resp
     }
 
+    /// Routes a request before authentication.
+    fn pre_route(&self, req: &Request<Incoming>) -> Result<router::Route, S3Error> {
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        router::route(
+            req.method(),
+            req.uri().path(),
+            req.uri().query().unwrap_or(""),
+            host,
+            self.root_domain.as_deref(),
+            req.headers().contains_key("x-amz-copy-source"),
+        )
+    }
+
+    /// Runs a request; when `key` is `Some`, it receives the key the request was authenticated
+    /// with (the CORS rules of a bucket known by a local alias need it).
     async fn handle_inner(
         self: &Arc<Self>,
         req: Request<Incoming>,
         rid: &str,
+        key: &mut Option<Option<Key>>,
     ) -> Result<Response<ResBody>, S3Error> {
+        if req.method() == http::Method::OPTIONS {
+            let route = self.pre_route(&req)?;
+            return cors::handle_options(self, route.bucket.as_deref(), req.headers()).await;
+        }
+        if req.method() == http::Method::POST && post_object::is_form(req.headers()) {
+            let route = self.pre_route(&req)?;
+            if route.endpoint == Endpoint::PostObject {
+                let mut form_key = None;
+                let res = post_object::post_object(self.clone(), req, route, rid, &mut form_key);
+                let res = res.await;
+                if let Some(k) = key.as_mut() {
+                    *k = form_key;
+                }
+                return res;
+            }
+        }
         let ctx = ReqCtx::authenticate(self.clone(), req, rid).await?;
+        if let Some(k) = key.as_mut() {
+            *k = Some(ctx.key.clone());
+        }
         let mut resp = match ctx.route.endpoint.clone() {
             Endpoint::ListBuckets => bucket::list_buckets(&ctx).await,
             Endpoint::CreateBucket => bucket::create_bucket(ctx).await,
@@ -150,6 +214,14 @@ impl S3Api {
             Endpoint::PutBucketWebsite => website::put_website(ctx).await,
             Endpoint::GetBucketWebsite => website::get_website(&ctx).await,
             Endpoint::DeleteBucketWebsite => website::delete_website(&ctx).await,
+            Endpoint::GetBucketCors => cors::get_bucket_cors(&ctx).await,
+            Endpoint::PutBucketCors => cors::put_bucket_cors(ctx).await,
+            Endpoint::DeleteBucketCors => cors::delete_bucket_cors(&ctx).await,
+            // Answered before authentication.
+            Endpoint::Options => Err(S3Error::MethodNotAllowed),
+            Endpoint::PostObject => Err(S3Error::InvalidRequest(
+                "Bucket POST must be of the enclosure-type multipart/form-data".into(),
+            )),
             Endpoint::Unsupported(what) => Err(S3Error::NotImplemented(format!(
                 "{what} is not implemented by this server"
             ))),

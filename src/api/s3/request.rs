@@ -128,6 +128,32 @@ impl ReqCtx {
         })
     }
 
+    /// A request authenticated otherwise than by its headers (a POST form's policy signature):
+    /// `headers` are the ones the operation reads, `body` the already extracted payload.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        api: Arc<S3Api>,
+        request_id: &str,
+        method: http::Method,
+        headers: HeaderMap,
+        route: Route,
+        key: Key,
+        verified: VerifiedRequest,
+        body: ReqBody,
+    ) -> Self {
+        Self {
+            api,
+            request_id: request_id.to_string(),
+            method,
+            headers,
+            route,
+            key,
+            verified,
+            body: std::sync::Mutex::new(Some(body)),
+            trailers: None,
+        }
+    }
+
     /// Takes the body stream (once).
     pub fn take_body(&mut self) -> ReqBody {
         self.body

@@ -36,6 +36,13 @@ pub enum Endpoint {
     PutBucketWebsite,
     GetBucketWebsite,
     DeleteBucketWebsite,
+    GetBucketCors,
+    PutBucketCors,
+    DeleteBucketCors,
+    /// CORS preflight (any path; unauthenticated).
+    Options,
+    /// POST /bucket with a multipart/form-data body (browser upload; authenticated by the form).
+    PostObject,
     /// Recognised but not implemented: answered 501.
     Unsupported(&'static str),
 }
@@ -66,7 +73,6 @@ const UNSUPPORTED_BUCKET_QUERIES: &[(&str, &str)] = &[
     ("acl", "bucket ACLs"),
     ("policy", "bucket policies"),
     ("tagging", "bucket tagging"),
-    ("cors", "bucket CORS"),
     ("lifecycle", "bucket lifecycle"),
     ("replication", "replication"),
     ("encryption", "bucket encryption"),
@@ -147,6 +153,7 @@ pub fn route(
     let has = |q: &str| query.contains_key(q);
     use http::Method as M;
     let endpoint = match (&bucket, &key) {
+        _ if *method == M::OPTIONS => Endpoint::Options,
         (None, _) => match *method {
             M::GET => Endpoint::ListBuckets,
             _ => return Err(S3Error::MethodNotAllowed),
@@ -169,6 +176,12 @@ pub fn route(
             M::DELETE => Endpoint::DeleteBucketWebsite,
             _ => return Err(S3Error::MethodNotAllowed),
         },
+        (Some(_), None) if has("cors") => match *method {
+            M::GET => Endpoint::GetBucketCors,
+            M::PUT => Endpoint::PutBucketCors,
+            M::DELETE => Endpoint::DeleteBucketCors,
+            _ => return Err(S3Error::MethodNotAllowed),
+        },
         (Some(_), None) => {
             if let Some((_, what)) = UNSUPPORTED_BUCKET_QUERIES.iter().find(|(q, _)| has(q)) {
                 Endpoint::Unsupported(what)
@@ -186,7 +199,7 @@ pub fn route(
                     }
                     M::GET => Endpoint::ListObjects,
                     M::POST if has("delete") => Endpoint::DeleteObjects,
-                    M::POST => Endpoint::Unsupported("POST object uploads"),
+                    M::POST => Endpoint::PostObject,
                     _ => return Err(S3Error::MethodNotAllowed),
                 }
             }
@@ -256,6 +269,20 @@ mod tests {
         assert_eq!(x.endpoint, Endpoint::GetBucketWebsite);
         let x = r(Method::DELETE, "/bkt", "website=", None);
         assert_eq!(x.endpoint, Endpoint::DeleteBucketWebsite);
+        let x = r(Method::PUT, "/bkt", "cors", None);
+        assert_eq!(x.endpoint, Endpoint::PutBucketCors);
+        let x = r(Method::GET, "/", "cors", Some("bkt.s3.garage"));
+        assert_eq!(x.endpoint, Endpoint::GetBucketCors);
+        assert_eq!(x.bucket.as_deref(), Some("bkt"));
+        let x = r(Method::DELETE, "/bkt", "cors", None);
+        assert_eq!(x.endpoint, Endpoint::DeleteBucketCors);
+        let x = r(Method::OPTIONS, "/bkt/some/key", "", None);
+        assert_eq!(x.endpoint, Endpoint::Options);
+        assert_eq!(x.key.as_deref(), Some("some/key"));
+        let x = r(Method::POST, "/bkt", "", None);
+        assert_eq!(x.endpoint, Endpoint::PostObject);
+        let x = r(Method::POST, "/", "", Some("bkt.s3.garage"));
+        assert_eq!(x.endpoint, Endpoint::PostObject);
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub enum AuthKind {
     Header,
     /// `?X-Amz-Algorithm=AWS4-HMAC-SHA256&…` (presigned URL).
     Presigned,
+    /// A browser POST form, whose `x-amz-signature` field signs its base64 policy.
+    PostPolicy,
 }
 
 /// A request whose authentication was checked up to the signature itself, which needs the
