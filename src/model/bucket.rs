@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::lifecycle::LifecycleRule;
 use crate::table::schema::{EmptyKey, Entry, TableSchema};
 use crate::util::crdt::{Crdt, Deletable, Lww, LwwMap};
 use crate::util::encode::{Migrate, NoPrevious};
@@ -59,6 +60,14 @@ pub struct BucketParams {
     pub local_aliases: LwwMap<(String, String), bool>,
     pub website_config: Lww<Option<WebsiteConfig>>,
     pub quotas: Lww<BucketQuotas>,
+    /// Lifecycle rules (`None`: no lifecycle configuration). Absent from entries written before
+    /// lifecycle support: decodes as `None`.
+    #[serde(default = "no_lifecycle")]
+    pub lifecycle_config: Lww<Option<Vec<LifecycleRule>>>,
+}
+
+fn no_lifecycle() -> Lww<Option<Vec<LifecycleRule>>> {
+    Lww::raw(0, None)
 }
 
 impl BucketParams {
@@ -70,6 +79,7 @@ impl BucketParams {
             local_aliases: LwwMap::new(),
             website_config: Lww::raw(0, None),
             quotas: Lww::raw(0, BucketQuotas::default()),
+            lifecycle_config: no_lifecycle(),
         }
     }
 }
@@ -82,6 +92,7 @@ impl Crdt for BucketParams {
         self.local_aliases.merge(&o.local_aliases);
         self.website_config.merge(&o.website_config);
         self.quotas.merge(&o.quotas);
+        self.lifecycle_config.merge(&o.lifecycle_config);
     }
 }
 
@@ -159,5 +170,87 @@ impl TableSchema for BucketTable {
         match f {
             BucketFilter::Live => !e.is_deleted(),
         }
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_field_tests {
+    use super::*;
+    use crate::model::lifecycle::{LifecycleExpiration, LifecycleFilter};
+
+    /// The bucket entry as encoded before the lifecycle field existed.
+    #[derive(Serialize)]
+    struct OldParams {
+        creation_date: u64,
+        authorized_keys: LwwMap<String, BucketKeyPerm>,
+        aliases: LwwMap<String, bool>,
+        local_aliases: LwwMap<(String, String), bool>,
+        website_config: Lww<Option<WebsiteConfig>>,
+        quotas: Lww<BucketQuotas>,
+    }
+
+    #[derive(Serialize)]
+    enum OldState {
+        Present(OldParams),
+        #[allow(dead_code)]
+        Deleted,
+    }
+
+    #[derive(Serialize)]
+    struct OldBucket {
+        id: Uuid,
+        state: OldState,
+    }
+
+    #[test]
+    fn entries_without_lifecycle_still_decode() {
+        let id = Uuid::random();
+        let mut aliases = LwwMap::new();
+        aliases.update_in_place("b".to_string(), true);
+        let old = OldBucket {
+            id,
+            state: OldState::Present(OldParams {
+                creation_date: 42,
+                authorized_keys: LwwMap::new(),
+                aliases,
+                local_aliases: LwwMap::new(),
+                website_config: Lww::raw(0, None),
+                quotas: Lww::raw(0, BucketQuotas::default()),
+            }),
+        };
+        let mut bytes = Bucket::VERSION_MARKER.to_vec();
+        bytes.extend(rmp_serde::to_vec_named(&old).expect("encode"));
+        let b = Bucket::decode(&bytes).expect("old entry decodes");
+        let p = b.params().expect("present");
+        assert_eq!(p.creation_date, 42);
+        assert_eq!(p.aliases.get(&"b".to_string()), Some(&true));
+        assert_eq!(p.lifecycle_config.get(), &None);
+    }
+
+    #[test]
+    fn lifecycle_round_trip_and_merge() {
+        let mut b = Bucket::new(Uuid::random(), 1);
+        let rules = vec![LifecycleRule {
+            id: Some("expire-logs".into()),
+            enabled: true,
+            filter: LifecycleFilter {
+                prefix: Some("logs/".into()),
+                size_gt: None,
+                size_lt: Some(10),
+            },
+            expiration: Some(LifecycleExpiration::AfterDays(3)),
+            abort_incomplete_mpu_days: None,
+        }];
+        let mut other = b.clone();
+        if let Some(p) = other.params_mut() {
+            p.lifecycle_config.update(Some(rules.clone()));
+        }
+        let decoded = Bucket::decode(&other.encode().expect("encode")).expect("decode");
+        assert_eq!(decoded, other);
+        b.merge(&other);
+        assert_eq!(
+            b.params().map(|p| p.lifecycle_config.get().clone()),
+            Some(Some(rules))
+        );
     }
 }

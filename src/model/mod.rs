@@ -7,6 +7,8 @@ pub mod bucket;
 pub mod bucket_alias;
 pub mod helper;
 pub mod key;
+pub mod lifecycle;
+pub mod lifecycle_worker;
 pub mod object;
 pub mod version;
 

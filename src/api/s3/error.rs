@@ -18,6 +18,8 @@ pub enum S3Error {
     NoSuchKey,
     #[error("The specified upload does not exist.")]
     NoSuchUpload,
+    #[error("The lifecycle configuration does not exist")]
+    NoSuchLifecycleConfiguration,
     #[error("One or more of the specified parts could not be found or its ETag did not match.")]
     InvalidPart,
     #[error("The list of parts was not in ascending order.")]
@@ -74,6 +76,7 @@ impl S3Error {
             Self::NoSuchBucket(_) => "NoSuchBucket",
             Self::NoSuchKey => "NoSuchKey",
             Self::NoSuchUpload => "NoSuchUpload",
+            Self::NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             Self::InvalidPart => "InvalidPart",
             Self::InvalidPartOrder => "InvalidPartOrder",
             Self::EntityTooSmall => "EntityTooSmall",
@@ -103,7 +106,10 @@ impl S3Error {
     pub fn status(&self) -> StatusCode {
         let code = match self {
             Self::Signature(e) => e.http_status(),
-            Self::NoSuchBucket(_) | Self::NoSuchKey | Self::NoSuchUpload => 404,
+            Self::NoSuchBucket(_)
+            | Self::NoSuchKey
+            | Self::NoSuchUpload
+            | Self::NoSuchLifecycleConfiguration => 404,
             Self::AccessDenied(_) => 403,
             Self::BucketAlreadyExists | Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => 409,
             Self::InvalidBucketName(_)

@@ -3,13 +3,15 @@
 //! answers errors as S3 XML. Operations not implemented answer 501 NotImplemented.
 //!
 //! Files: `router` (bucket/key/operation), `request` (authentication and bodies), `error`,
-//! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`.
+//! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`,
+//! `multipart`, `lifecycle`.
 
 pub mod bucket;
 pub mod copy;
 pub mod delete;
 pub mod error;
 pub mod get;
+pub mod lifecycle;
 pub mod list;
 pub mod multipart;
 pub mod put;
@@ -143,6 +145,9 @@ impl S3Api {
             Endpoint::AbortMultipartUpload => multipart::abort(&ctx).await,
             Endpoint::ListParts => multipart::list_parts(&ctx).await,
             Endpoint::ListMultipartUploads => multipart::list_uploads(&ctx).await,
+            Endpoint::PutBucketLifecycle => lifecycle::put_lifecycle(ctx).await,
+            Endpoint::GetBucketLifecycle => lifecycle::get_lifecycle(&ctx).await,
+            Endpoint::DeleteBucketLifecycle => lifecycle::delete_lifecycle(&ctx).await,
             Endpoint::Unsupported(what) => Err(S3Error::NotImplemented(format!(
                 "{what} is not implemented by this server"
             ))),

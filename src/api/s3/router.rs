@@ -32,6 +32,9 @@ pub enum Endpoint {
     AbortMultipartUpload,
     ListParts,
     ListMultipartUploads,
+    PutBucketLifecycle,
+    GetBucketLifecycle,
+    DeleteBucketLifecycle,
     /// Recognised but not implemented: answered 501.
     Unsupported(&'static str),
 }
@@ -64,7 +67,6 @@ const UNSUPPORTED_BUCKET_QUERIES: &[(&str, &str)] = &[
     ("tagging", "bucket tagging"),
     ("website", "PutBucketWebsite/GetBucketWebsite"),
     ("cors", "bucket CORS"),
-    ("lifecycle", "bucket lifecycle"),
     ("replication", "replication"),
     ("encryption", "bucket encryption"),
     ("logging", "bucket logging"),
@@ -149,6 +151,12 @@ pub fn route(
             _ => return Err(S3Error::MethodNotAllowed),
         },
         (Some(_), None) if has("uploads") && *method == M::GET => Endpoint::ListMultipartUploads,
+        (Some(_), None) if has("lifecycle") => match *method {
+            M::PUT => Endpoint::PutBucketLifecycle,
+            M::GET => Endpoint::GetBucketLifecycle,
+            M::DELETE => Endpoint::DeleteBucketLifecycle,
+            _ => return Err(S3Error::MethodNotAllowed),
+        },
         (Some(_), Some(_)) if has("uploads") && *method == M::POST => {
             Endpoint::CreateMultipartUpload
         }
@@ -241,6 +249,12 @@ mod tests {
         assert!(matches!(x.endpoint, Endpoint::Unsupported(_)));
         let x = r(Method::GET, "/bkt", "versioning", None);
         assert_eq!(x.endpoint, Endpoint::GetBucketVersioning);
+        let x = r(Method::PUT, "/bkt", "lifecycle", None);
+        assert_eq!(x.endpoint, Endpoint::PutBucketLifecycle);
+        let x = r(Method::GET, "/bkt", "lifecycle", None);
+        assert_eq!(x.endpoint, Endpoint::GetBucketLifecycle);
+        let x = r(Method::DELETE, "/bkt", "lifecycle", None);
+        assert_eq!(x.endpoint, Endpoint::DeleteBucketLifecycle);
     }
 
     #[test]
