@@ -34,7 +34,7 @@ pub const LAST_PASS_FILE: &str = "lifecycle_last_pass";
 /// Objects read per page while walking a bucket.
 const PAGE: usize = 1000;
 /// Wait after start-up before the first daily pass (the layout and peers settle).
-const STARTUP_DELAY: Duration = Duration::from_secs(30);
+const STARTUP_DELAY: Duration = Duration::from_secs(10);
 /// Wait before retrying a failed daily pass.
 const RETRY_DELAY: Duration = Duration::from_secs(600);
 

@@ -67,6 +67,17 @@ impl S3 {
 
     /// Sends one signed request; `path` is sent as given (already percent-encoded).
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Result<Resp, String> {
+        self.request_with_query(method, path, "", body)
+    }
+
+    /// Sends one signed request with a query string (`lifecycle`, `a=1&b=2`; already encoded).
+    pub fn request_with_query(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> Result<Resp, String> {
         let host = self.addr.to_string();
         let payload_hash = hex::encode(Sha256::digest(body));
         let mut headers = HeaderMap::new();
@@ -80,9 +91,14 @@ impl S3 {
             service: "s3",
             time: SystemTime::now(),
         };
-        sign_request(method, path, "", &mut headers, &payload_hash, &params)
+        sign_request(method, path, query, &mut headers, &payload_hash, &params)
             .map_err(|e| format!("signing: {e}"))?;
-        let mut head = format!("{method} {path} HTTP/1.1\r\n");
+        let target = if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        };
+        let mut head = format!("{method} {target} HTTP/1.1\r\n");
         for (name, v) in headers.iter() {
             head.push_str(&format!(
                 "{}: {}\r\n",
