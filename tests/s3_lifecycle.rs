@@ -12,6 +12,11 @@ mod s3util;
 
 use std::time::Duration;
 
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::put_bucket_lifecycle_configuration::{
+    PutBucketLifecycleConfigurationError as PutLifecycleError,
+    PutBucketLifecycleConfigurationOutput as PutLifecycleOutput,
+};
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus,
     LifecycleExpiration, LifecycleRule, LifecycleRuleAndOperator, LifecycleRuleFilter, Transition,
@@ -46,12 +51,7 @@ fn days(d: i32) -> LifecycleExpiration {
 async fn put_rules(
     c: &Client,
     rules: Vec<LifecycleRule>,
-) -> Result<
-    aws_sdk_s3::operation::put_bucket_lifecycle_configuration::PutBucketLifecycleConfigurationOutput,
-    aws_sdk_s3::error::SdkError<
-        aws_sdk_s3::operation::put_bucket_lifecycle_configuration::PutBucketLifecycleConfigurationError,
-    >,
->{
+) -> Result<PutLifecycleOutput, SdkError<PutLifecycleError>> {
     c.put_bucket_lifecycle_configuration()
         .bucket(BUCKET)
         .lifecycle_configuration(
@@ -530,18 +530,20 @@ async fn cleanup_incomplete_uploads_command() {
         "second",
     ]);
     assert!(
-        out.contains(&format!("Bucket {BUCKET}: 0 incomplete upload(s)")),
+        out.contains(&format!(
+            "Bucket {BUCKET}: 0 incomplete multipart upload(s)"
+        )),
         "{out}"
     );
     assert!(
-        out.contains("Bucket second: 0 incomplete upload(s)"),
+        out.contains("Bucket second: 0 incomplete multipart upload(s)"),
         "{out}"
     );
     assert_eq!(upload_keys(&c).await, vec!["a", "b"]);
 
     // The default is one day.
     let out = node.cli(&["bucket", "cleanup-incomplete-uploads", BUCKET]);
-    assert!(out.contains("0 incomplete upload(s)"), "{out}");
+    assert!(out.contains("0 incomplete multipart upload(s)"), "{out}");
 
     // Older than zero seconds: every upload started before now.
     let out = node.cli(&[
@@ -552,7 +554,9 @@ async fn cleanup_incomplete_uploads_command() {
         BUCKET,
     ]);
     assert!(
-        out.contains(&format!("Bucket {BUCKET}: 2 incomplete upload(s)")),
+        out.contains(&format!(
+            "Bucket {BUCKET}: 2 incomplete multipart upload(s)"
+        )),
         "{out}"
     );
     assert!(upload_keys(&c).await.is_empty());

@@ -7,8 +7,8 @@ use crate::model::lifecycle_worker::{abort_incomplete_uploads, run_pass, PassSco
 use crate::model::Model;
 use crate::util::time::{msec_to_rfc3339, now_msec};
 
-/// Aborts the uploads of each bucket started more than `older_than_secs` ago; one line per
-/// bucket. Every bucket name is resolved before anything is aborted.
+/// Aborts the multipart uploads of each bucket started more than `older_than_secs` ago; one
+/// line per bucket. Every bucket name is resolved before anything is aborted.
 pub async fn cleanup_incomplete_uploads(
     h: &ModelHelper,
     buckets: &[String],
@@ -26,7 +26,7 @@ pub async fn cleanup_incomplete_uploads(
     for (name, b) in found {
         let n = abort_incomplete_uploads(&h.model, b.id, cutoff).await?;
         lines.push(format!(
-            "Bucket {name}: {n} incomplete upload(s) started before {} aborted.",
+            "Bucket {name}: {n} incomplete multipart upload(s) started before {} aborted.",
             msec_to_rfc3339(cutoff)
         ));
     }

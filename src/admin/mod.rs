@@ -123,7 +123,7 @@ pub enum AdminRpc {
     Scrub {
         command: String,
     },
-    /// Abort the uploads of these buckets started more than `older_than_secs` ago.
+    /// Abort the multipart uploads of these buckets started more than `older_than_secs` ago.
     BucketCleanupIncompleteUploads {
         buckets: Vec<String>,
         older_than_secs: u64,

@@ -42,7 +42,7 @@ pub enum BucketCommand {
     Allow(PermOpt),
     /// Take permissions of a key on a bucket away
     Deny(PermOpt),
-    /// Abort the incomplete uploads (multipart or not) of buckets, and free their data
+    /// Abort the incomplete multipart uploads of buckets, and free their data
     CleanupIncompleteUploads {
         /// Abort only uploads started more than this long ago (e.g. 30m, 12h, 1d, 2w)
         #[arg(long, default_value = "1d", value_parser = duration_arg)]

@@ -79,8 +79,8 @@ impl std::fmt::Display for PassStats {
 }
 
 /// Reads the objects of a bucket page by page (read quorum) and writes, for each object, the
-/// versions `decide` returns (delete markers, aborted uploads). Returns how many versions of
-/// each kind were written: (delete markers, aborts).
+/// versions `decide` returns (delete markers, aborted uploads), one batched write per page.
+/// Returns how many versions of each kind were written: (delete markers, aborts).
 async fn walk_bucket(
     model: &Model,
     bucket: Uuid,
@@ -93,6 +93,7 @@ async fn walk_bucket(
             .objects
             .get_range(&bucket, start.as_ref(), None, PAGE, false)
             .await?;
+        let mut updates = vec![];
         for obj in &page {
             let changes = decide(obj);
             if changes.is_empty() {
@@ -104,10 +105,10 @@ async fn walk_bucket(
                     _ => expired += 1,
                 }
             }
-            model
-                .objects
-                .insert(&Object::new(bucket, obj.key.clone(), changes))
-                .await?;
+            updates.push(Object::new(bucket, obj.key.clone(), changes));
+        }
+        if !updates.is_empty() {
+            model.objects.insert_many(&updates).await?;
         }
         if page.len() < PAGE {
             return Ok((expired, aborted));
@@ -200,8 +201,14 @@ pub async fn run_pass(
     Ok(stats)
 }
 
-/// Aborts every upload (multipart or plain) of a bucket started before `cutoff` (ms).
-/// Returns how many were aborted.
+/// Aborts every multipart upload of a bucket started before `cutoff` (ms). Returns how many
+/// were aborted.
+///
+/// Single-request uploads in progress are left alone: their PutObject marks them complete
+/// without checking, and a complete state wins over an aborted one in the object CRDT, so
+/// aborting one that is still streaming would make visible an object whose blocks were freed.
+/// A multipart upload aborted meanwhile only makes its next UploadPart or Complete fail with
+/// NoSuchUpload.
 pub async fn abort_incomplete_uploads(
     model: &Model,
     bucket: Uuid,
@@ -210,7 +217,15 @@ pub async fn abort_incomplete_uploads(
     let (_, aborts) = walk_bucket(model, bucket, |o| {
         o.versions()
             .iter()
-            .filter(|v| matches!(v.state, VersionState::Uploading { .. }) && v.timestamp < cutoff)
+            .filter(|v| {
+                matches!(
+                    v.state,
+                    VersionState::Uploading {
+                        multipart: true,
+                        ..
+                    }
+                ) && v.timestamp < cutoff
+            })
             .map(aborted)
             .collect()
     })
@@ -245,6 +260,12 @@ fn write_last_pass(path: &Path, day: u64) -> Result<(), LifecycleError> {
     )
 }
 
+/// Whether the daily pass is due at `now_ms`, the last completed one being of day `last_day`:
+/// once per UTC day, and only once after days without any pass.
+fn pass_due(last_day: Option<u64>, now_ms: u64) -> bool {
+    last_day.is_none_or(|d| d < day_of(now_ms))
+}
+
 /// Waits `d`, or until the stop signal; returns false when stopping.
 async fn wait(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     let stopped = tokio::select! {
@@ -274,9 +295,9 @@ pub async fn run_lifecycle(
         let now = now_msec();
         let today = day_of(now);
         let has_layout = layout.read(|h| h.current().version) > 0;
-        let done_today = read_last_pass(&state_file).is_some_and(|d| d >= today);
+        let due = pass_due(read_last_pass(&state_file), now);
         let mut next = Duration::from_millis((today + 1) * DAY_MS - now) + Duration::from_secs(1);
-        if has_layout && !done_today {
+        if has_layout && due {
             worker.set_state(WorkerState::Busy);
             match run_pass(
                 &model,
@@ -387,6 +408,18 @@ mod tests {
         assert!(!merged.has_uploading());
         let other = Object::new(b, "b/x".into(), vec![complete(0, 3)]);
         assert!(apply_rules(&rules, &other, 100 * DAY_MS).is_empty());
+    }
+
+    #[test]
+    fn one_pass_per_day() {
+        let now = 19_000 * DAY_MS + 3_600_000;
+        assert!(pass_due(None, now));
+        assert!(!pass_due(Some(19_000), now));
+        assert!(pass_due(Some(18_999), now));
+        // After a week down: one pass (then the day is recorded).
+        assert!(pass_due(Some(18_990), now));
+        assert!(!pass_due(Some(19_000), 19_001 * DAY_MS - 1));
+        assert!(pass_due(Some(19_000), 19_001 * DAY_MS));
     }
 
     #[test]
