@@ -2,11 +2,16 @@
 //! (aws-sdk-s3 round trip, strict parsing, 501 for what is not applied, owner permission), a
 //! lifecycle pass run with a shifted clock (`garage repair --yes lifecycle --time-offset`) that
 //! expires exactly the matching objects and aborts old multipart uploads, freeing their blocks,
-//! the daily worker recording its pass, and `garage bucket cleanup-incomplete-uploads`.
+//! the daily worker (one pass per UTC day, kept across restarts), and
+//! `garage bucket cleanup-incomplete-uploads`.
 
+#[path = "common/blocks.rs"]
+mod blocks;
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
 #[path = "common/raw_s3.rs"]
-mod raw_s3;
+mod s3;
 #[path = "common/s3.rs"]
 mod s3util;
 
@@ -282,7 +287,7 @@ async fn bad_configurations_are_refused() {
     // Raw signed requests for what the SDK cannot send (a blocking client: off the runtime).
     tokio::task::block_in_place(|| {
         let addr = format!("127.0.0.1:{}", node.s3_port).parse().expect("addr");
-        let raw = raw_s3::S3::new(addr, &node.key_id, &node.secret);
+        let raw = s3::S3::new(addr, &node.key_id, &node.secret);
         let put = |body: &str| {
             raw.request_with_query("PUT", &format!("/{BUCKET}"), "lifecycle", body.as_bytes())
                 .expect("request")
@@ -630,4 +635,80 @@ async fn daily_worker_records_its_pass() {
     })
     .unwrap_or_else(|| panic!("worker list never showed the pass"));
     assert!(workers.contains("0 object(s) expired"), "{workers}");
+}
+
+/// The day (UTC, `YYYY-MM-DD`) of a time in ms.
+fn day(ms: u64) -> String {
+    garage::util::time::msec_to_rfc3339(ms)[..10].to_string()
+}
+
+/// Waits until the node's lifecycle worker has decided what to do after start-up.
+fn wait_worker_decided(node: &blocks::SingleNode) -> String {
+    wait_for(WAIT, || {
+        let w = node.cli(&["worker", "list"]);
+        w.lines()
+            .find(|l| l.trim_start().starts_with("lifecycle") && l.contains("next check"))
+            .map(String::from)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the lifecycle worker never decided; log:\n{}",
+            node.dir.log()
+        )
+    })
+}
+
+#[test]
+fn daily_pass_runs_once_per_day_across_restarts() {
+    use garage::util::time::now_msec;
+    let started_day = day(now_msec());
+    let mut node = blocks::SingleNode::new("");
+    node.start();
+    let file = node
+        .dir
+        .meta_dir()
+        .join(garage::model::lifecycle_worker::LAST_PASS_FILE);
+    wait_worker_decided(&node);
+    assert!(file.exists(), "the first daily pass was not recorded");
+
+    // A rule that expires everything under old/ (its date is past), and such an object.
+    let s3 = node.s3();
+    let rules = "<LifecycleConfiguration><Rule><ID>old</ID><Filter><Prefix>old/</Prefix></Filter>\
+                 <Status>Enabled</Status><Expiration><Date>2020-01-01T00:00:00Z</Date></Expiration>\
+                 </Rule></LifecycleConfiguration>";
+    let r = s3
+        .request_with_query("PUT", "/default", "lifecycle", rules.as_bytes())
+        .expect("PutBucketLifecycleConfiguration");
+    assert_eq!(r.status, 200, "{}", r.text());
+    s3.put_ok("default", "old/x", b"expired by date", WAIT);
+    s3.put_ok("default", "new/y", b"kept", WAIT);
+
+    // Restarted the same day: today's pass is done, it is not repeated.
+    node.stop();
+    node.start();
+    let decided = wait_worker_decided(&node);
+    let s3 = node.s3();
+    if day(now_msec()) == started_day {
+        assert!(
+            decided.contains(&format!("last pass {started_day}")),
+            "{decided}"
+        );
+        assert_eq!(s3.get("default", "old/x").expect("GET").status, 200);
+    }
+
+    // Restarted after a day without pass (the node was down at midnight): the pass runs at once.
+    node.stop();
+    let yesterday = day(now_msec() - 86_400_000);
+    std::fs::write(&file, format!("{yesterday}\n")).expect("write the last pass day");
+    node.start();
+    let s3 = node.s3();
+    wait_for(WAIT, || {
+        (s3.get("default", "old/x").ok()?.status == 404).then_some(())
+    })
+    .unwrap_or_else(|| panic!("old/x was not expired; log:\n{}", node.dir.log()));
+    assert_eq!(s3.get("default", "new/y").expect("GET").status, 200);
+    let decided = wait_worker_decided(&node);
+    assert!(decided.contains("1 object(s) expired"), "{decided}");
+    let recorded = std::fs::read_to_string(&file).expect("last pass file");
+    assert_ne!(recorded.trim(), yesterday, "the pass was not recorded");
 }

@@ -275,7 +275,8 @@ async fn wait(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     !stopped && !*stop.borrow()
 }
 
-/// The daily lifecycle worker of a node.
+/// The daily lifecycle worker of a node. Its progress text says when the last pass ran and,
+/// once it has decided after start-up, when it checks again.
 pub async fn run_lifecycle(
     model: Arc<Model>,
     layout: Arc<LayoutManager>,
@@ -285,9 +286,11 @@ pub async fn run_lifecycle(
     mut stop: watch::Receiver<bool>,
 ) {
     worker.set_state(WorkerState::Idle);
-    if let Some(d) = read_last_pass(&state_file) {
-        worker.set_progress(Some(format!("last pass {}", day_text(d))));
-    }
+    let mut summary = match read_last_pass(&state_file) {
+        Some(d) => format!("last pass {}", day_text(d)),
+        None => "no pass yet".to_string(),
+    };
+    worker.set_progress(Some(summary.clone()));
     if !wait(STARTUP_DELAY, &mut stop).await {
         return;
     }
@@ -299,7 +302,7 @@ pub async fn run_lifecycle(
         let mut next = Duration::from_millis((today + 1) * DAY_MS - now) + Duration::from_secs(1);
         if has_layout && due {
             worker.set_state(WorkerState::Busy);
-            match run_pass(
+            let result = match run_pass(
                 &model,
                 &layout,
                 PassScope::FirstReplica(me),
@@ -308,22 +311,15 @@ pub async fn run_lifecycle(
             )
             .await
             {
-                Ok(stats) => match write_last_pass(&state_file, today) {
-                    Ok(()) => {
-                        info!("lifecycle pass of {}: {}", day_text(today), stats);
-                        worker.ok();
-                        worker.set_progress(Some(format!(
-                            "last pass {}: {}",
-                            day_text(today),
-                            stats
-                        )));
-                    }
-                    Err(e) => {
-                        warn!("{e}");
-                        worker.error(e.to_string());
-                        next = next.min(RETRY_DELAY);
-                    }
-                },
+                Ok(stats) => write_last_pass(&state_file, today).map(|()| stats),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(stats) => {
+                    info!("lifecycle pass of {}: {}", day_text(today), stats);
+                    worker.ok();
+                    summary = format!("last pass {}: {}", day_text(today), stats);
+                }
                 Err(e) => {
                     warn!("lifecycle pass failed (retrying in {:?}): {e}", RETRY_DELAY);
                     worker.error(e.to_string());
@@ -334,6 +330,11 @@ pub async fn run_lifecycle(
         } else if !has_layout {
             next = next.min(RETRY_DELAY);
         }
+        let next_ms = now.saturating_add(u64::try_from(next.as_millis()).unwrap_or(u64::MAX));
+        worker.set_progress(Some(format!(
+            "{summary}; next check {}",
+            msec_to_rfc3339(next_ms)
+        )));
         if !wait(next, &mut stop).await {
             return;
         }
