@@ -2,7 +2,8 @@
 //! (aws-sdk-s3 round trip, strict parsing, 501 for what is not applied, owner permission), a
 //! lifecycle pass run with a shifted clock (`garage repair --yes lifecycle --time-offset`) that
 //! expires exactly the matching objects and aborts old multipart uploads, freeing their blocks,
-//! the daily worker (one pass per UTC day, kept across restarts), and
+//! the daily worker (one pass per UTC day, kept across restarts; on three nodes, each bucket
+//! handled by one node), and
 //! `garage bucket cleanup-incomplete-uploads`.
 
 #[path = "common/blocks.rs"]
@@ -711,4 +712,74 @@ fn daily_pass_runs_once_per_day_across_restarts() {
     assert!(decided.contains("1 object(s) expired"), "{decided}");
     let recorded = std::fs::read_to_string(&file).expect("last pass file");
     assert_ne!(recorded.trim(), yesterday, "the pass was not recorded");
+}
+
+#[test]
+fn three_nodes_one_daily_pass_per_bucket() {
+    use garage::util::time::now_msec;
+    let mut cluster = blocks::Cluster3::start("");
+    let s3 = cluster.s3(0);
+    let rules = "<LifecycleConfiguration><Rule><ID>old</ID><Filter><Prefix>old/</Prefix></Filter>\
+                 <Status>Enabled</Status><Expiration><Date>2020-01-01T00:00:00Z</Date></Expiration>\
+                 </Rule></LifecycleConfiguration>";
+    let r = s3
+        .request_with_query(
+            "PUT",
+            &format!("/{}", blocks::BUCKET),
+            "lifecycle",
+            rules.as_bytes(),
+        )
+        .expect("PutBucketLifecycleConfiguration");
+    assert_eq!(r.status, 200, "{}", r.text());
+    for key in ["old/a", "old/b", "new/c"] {
+        s3.put_ok(blocks::BUCKET, key, key.as_bytes(), WAIT);
+    }
+
+    // Restart every node as if none had run today's pass: each runs one after start-up, and
+    // only the first node of the bucket's partition handles the bucket.
+    let yesterday = day(now_msec() - 86_400_000);
+    for n in cluster.nodes.iter_mut() {
+        n.stop();
+    }
+    for n in cluster.nodes.iter_mut() {
+        let file = n
+            .dir
+            .meta_dir()
+            .join(garage::model::lifecycle_worker::LAST_PASS_FILE);
+        std::fs::write(&file, format!("{yesterday}\n")).expect("write the last pass day");
+    }
+    for n in cluster.nodes.iter_mut() {
+        n.start();
+    }
+    let mut handled = 0;
+    for n in &cluster.nodes {
+        let line = wait_for(cluster::CONVERGE, || {
+            let w = n.ok(&["worker", "list"]);
+            w.lines()
+                .find(|l| {
+                    l.trim_start().starts_with("lifecycle")
+                        && l.contains("next check")
+                        && !l.contains(&format!("last pass {yesterday};"))
+                })
+                .map(String::from)
+        })
+        .unwrap_or_else(|| panic!("no daily pass on node {}; log:\n{}", n.short(), n.dir.log()));
+        let buckets: u64 = line
+            .split(": ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("no bucket count in {line:?}"));
+        handled += buckets;
+    }
+    assert_eq!(handled, 1, "the bucket must be handled by exactly one node");
+    let s3 = cluster.s3(2);
+    wait_for(WAIT, || {
+        let gone = ["old/a", "old/b"]
+            .iter()
+            .all(|k| s3.get(blocks::BUCKET, k).is_ok_and(|r| r.status == 404));
+        gone.then_some(())
+    })
+    .unwrap_or_else(|| panic!("old/ objects were not expired"));
+    assert_eq!(s3.get(blocks::BUCKET, "new/c").expect("GET").status, 200);
 }
