@@ -1,10 +1,9 @@
-//! Bucket lifecycle on a real `garage server --single-node` daemon: the S3 lifecycle calls
-//! (aws-sdk-s3 round trip, strict parsing, 501 for what is not applied, owner permission), a
-//! lifecycle pass run with a shifted clock (`garage repair --yes lifecycle --time-offset`) that
-//! expires exactly the matching objects and aborts old multipart uploads, freeing their blocks,
-//! the daily worker (one pass per UTC day, kept across restarts; on three nodes, each bucket
-//! handled by one node), and
-//! `garage bucket cleanup-incomplete-uploads`.
+//! Bucket lifecycle on real daemons (`garage server --single-node`, and three nodes with rf 3):
+//! the S3 lifecycle calls (aws-sdk-s3 round trip, strict parsing, 501 for what is not applied,
+//! owner permission), a pass run with a shifted clock (`garage repair --yes lifecycle
+//! --time-offset`) that expires exactly the matching objects and aborts old multipart uploads,
+//! freeing their blocks, the daily worker (one pass per UTC day, kept across restarts; each
+//! bucket handled by one node), and `garage bucket cleanup-incomplete-uploads`.
 
 #[path = "common/blocks.rs"]
 mod blocks;
