@@ -233,6 +233,16 @@ impl Garage {
             node.workers.register("block scrub"),
             node.stop_signal(),
         ));
+        tokio::spawn(crate::model::lifecycle_worker::run_lifecycle(
+            model.clone(),
+            node.layout.clone(),
+            node.system.id(),
+            config
+                .metadata_dir
+                .join(crate::model::lifecycle_worker::LAST_PASS_FILE),
+            node.workers.register("lifecycle"),
+            node.stop_signal(),
+        ));
         let garage = Arc::new(Self {
             node: node.clone(),
             blocks,

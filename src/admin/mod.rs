@@ -4,6 +4,7 @@
 
 pub mod bucket_key;
 pub mod layout;
+pub mod lifecycle;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -129,6 +130,15 @@ pub enum AdminRpc {
     RepairCounters,
     Scrub {
         command: String,
+    },
+    /// Abort the multipart uploads of these buckets started more than `older_than_secs` ago.
+    BucketCleanupIncompleteUploads {
+        buckets: Vec<String>,
+        older_than_secs: u64,
+    },
+    /// Run a lifecycle pass over every bucket now, as if the clock were `time_offset_secs` later.
+    RepairLifecycle {
+        time_offset_secs: u64,
     },
 }
 
@@ -299,7 +309,8 @@ impl Handler<AdminRpc> for AdminService {
             | AdminRpc::KeyImport { .. }
             | AdminRpc::KeyRename { .. }
             | AdminRpc::KeyDelete { .. }
-            | AdminRpc::KeyCreateBucketPerm { .. } => match self.bucket_key(msg).await {
+            | AdminRpc::KeyCreateBucketPerm { .. }
+            | AdminRpc::BucketCleanupIncompleteUploads { .. } => match self.bucket_key(msg).await {
                 Ok(r) => r,
                 Err(e) => AdminResponse::Error(e.to_string()),
             },
@@ -322,6 +333,9 @@ impl Handler<AdminRpc> for AdminService {
                     )),
                     Err(e) => AdminResponse::Error(format!("cannot recount: {e}")),
                 }
+            }
+            AdminRpc::RepairLifecycle { time_offset_secs } => {
+                done(lifecycle::repair_lifecycle(&self.model, &self.layout, time_offset_secs).await)
             }
             AdminRpc::RepairTables => {
                 let all = self.tables.all();
@@ -519,6 +533,12 @@ impl AdminService {
                 h.delete_key(&k).await?;
                 AdminResponse::Done(format!("Key {} was deleted.", k.key_id))
             }
+            AdminRpc::BucketCleanupIncompleteUploads {
+                buckets,
+                older_than_secs,
+            } => AdminResponse::Done(
+                lifecycle::cleanup_incomplete_uploads(&h, &buckets, older_than_secs).await?,
+            ),
             AdminRpc::KeyCreateBucketPerm { key, allow } => {
                 let k = bucket_key::set_create_bucket(&h, &key, allow).await?;
                 AdminResponse::Done(format!(

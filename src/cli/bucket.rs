@@ -44,6 +44,20 @@ pub enum BucketCommand {
     Deny(PermOpt),
     /// Set or remove the quotas of a bucket (maximum total size, maximum number of objects)
     SetQuotas(QuotaOpt),
+    /// Abort the incomplete multipart uploads of buckets, and free their data
+    CleanupIncompleteUploads {
+        /// Abort only uploads started more than this long ago (e.g. 30m, 12h, 1d, 2w)
+        #[arg(long, default_value = "1d", value_parser = duration_arg)]
+        older_than: std::time::Duration,
+        /// Bucket names or ids
+        #[arg(required = true)]
+        buckets: Vec<String>,
+    },
+}
+
+/// Parses a duration argument (`30m`, `12h`, `1d`, `2w`).
+pub fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    crate::util::time::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Options of `bucket set-quotas`.
@@ -269,6 +283,13 @@ pub fn bucket_request(cmd: &BucketCommand) -> anyhow::Result<AdminRpc> {
                 max_objects,
             }
         }
+        BucketCommand::CleanupIncompleteUploads {
+            older_than,
+            buckets,
+        } => AdminRpc::BucketCleanupIncompleteUploads {
+            buckets: buckets.clone(),
+            older_than_secs: older_than.as_secs(),
+        },
         BucketCommand::Allow(o) | BucketCommand::Deny(o) => AdminRpc::BucketPerm {
             bucket: o.bucket.clone(),
             key: o.key.clone(),

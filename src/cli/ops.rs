@@ -31,6 +31,12 @@ pub enum RepairWhat {
         /// start, pause, resume or cancel
         command: String,
     },
+    /// Apply the buckets' lifecycle rules now, to every bucket (expire objects, abort uploads)
+    Lifecycle {
+        /// Evaluate the rules as if the clock were this much later (e.g. 30d), to try rules
+        #[arg(long, default_value = "0s", value_parser = super::bucket::duration_arg)]
+        time_offset: std::time::Duration,
+    },
 }
 
 /// Prints the answer of a worker, stats or repair command.
@@ -52,6 +58,9 @@ pub fn repair_request(what: &RepairWhat) -> AdminRpc {
         RepairWhat::Counters => AdminRpc::RepairCounters,
         RepairWhat::Scrub { command } => AdminRpc::Scrub {
             command: command.clone(),
+        },
+        RepairWhat::Lifecycle { time_offset } => AdminRpc::RepairLifecycle {
+            time_offset_secs: time_offset.as_secs(),
         },
     }
 }

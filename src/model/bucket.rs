@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::lifecycle::LifecycleRule;
 use crate::table::schema::{EmptyKey, Entry, TableSchema};
 use crate::util::crdt::{Crdt, Deletable, Lww, LwwMap};
 use crate::util::encode::{Migrate, NoPrevious};
@@ -148,6 +149,14 @@ pub struct BucketParams {
     /// CORS rules (`None`: no CORS configuration). Absent in entries written before it existed.
     #[serde(default = "no_cors")]
     pub cors_config: Lww<Option<Vec<CorsRule>>>,
+    /// Lifecycle rules (`None`: no lifecycle configuration). Absent from entries written before
+    /// lifecycle support: decodes as `None`.
+    #[serde(default = "no_lifecycle")]
+    pub lifecycle_config: Lww<Option<Vec<LifecycleRule>>>,
+}
+
+fn no_lifecycle() -> Lww<Option<Vec<LifecycleRule>>> {
+    Lww::raw(0, None)
 }
 
 fn no_cors() -> Lww<Option<Vec<CorsRule>>> {
@@ -164,6 +173,7 @@ impl BucketParams {
             website_config: Lww::raw(0, None),
             quotas: Lww::raw(0, BucketQuotas::default()),
             cors_config: no_cors(),
+            lifecycle_config: no_lifecycle(),
         }
     }
 }
@@ -177,6 +187,7 @@ impl Crdt for BucketParams {
         self.website_config.merge(&o.website_config);
         self.quotas.merge(&o.quotas);
         self.cors_config.merge(&o.cors_config);
+        self.lifecycle_config.merge(&o.lifecycle_config);
     }
 }
 
@@ -268,7 +279,8 @@ mod tests {
         error_document: Option<String>,
     }
 
-    /// The parameters as they were before website redirects and `cors_config` existed.
+    /// The parameters as they were before website redirects, `cors_config` and
+    /// `lifecycle_config` existed.
     #[derive(Serialize)]
     struct OldParams {
         creation_date: u64,
@@ -315,6 +327,7 @@ mod tests {
         assert_eq!(p.creation_date, 42);
         assert_eq!(p.aliases.get(&"b".to_string()), Some(&true));
         assert_eq!(p.cors_config.get(), &None);
+        assert_eq!(p.lifecycle_config.get(), &None);
         assert_eq!(
             p.website_config.get().clone(),
             Some(WebsiteConfig::documents(
@@ -365,5 +378,33 @@ mod tests {
         }
         let back = Bucket::decode(&b.encode().expect("encode")).expect("decode");
         assert_eq!(back, b);
+    }
+
+    #[test]
+    fn lifecycle_round_trip_and_merge() {
+        use crate::model::lifecycle::{LifecycleExpiration, LifecycleFilter};
+        let mut b = Bucket::new(Uuid::random(), 1);
+        let rules = vec![LifecycleRule {
+            id: Some("expire-logs".into()),
+            enabled: true,
+            filter: LifecycleFilter {
+                prefix: Some("logs/".into()),
+                size_gt: None,
+                size_lt: Some(10),
+            },
+            expiration: Some(LifecycleExpiration::AfterDays(3)),
+            abort_incomplete_mpu_days: None,
+        }];
+        let mut other = b.clone();
+        if let Some(p) = other.params_mut() {
+            p.lifecycle_config.update(Some(rules.clone()));
+        }
+        let decoded = Bucket::decode(&other.encode().expect("encode")).expect("decode");
+        assert_eq!(decoded, other);
+        b.merge(&other);
+        assert_eq!(
+            b.params().map(|p| p.lifecycle_config.get().clone()),
+            Some(Some(rules))
+        );
     }
 }

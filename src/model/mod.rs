@@ -9,6 +9,8 @@ pub mod counters;
 pub mod counters_recount;
 pub mod helper;
 pub mod key;
+pub mod lifecycle;
+pub mod lifecycle_worker;
 pub mod object;
 pub mod version;
 

@@ -93,6 +93,95 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     u64::try_from(secs).ok().map(|s| s * 1000)
 }
 
+/// Parses an ISO 8601 / RFC 3339 UTC date or date-time into ms since the epoch:
+/// `2024-01-31`, `2024-01-31T12:00:00Z`, `2024-01-31T12:00:00.250Z` (also with `+00:00`).
+/// Other time zones are refused.
+pub fn parse_iso8601(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (s, None),
+    };
+    let num = |t: &str, len: usize| -> Option<i64> {
+        (t.len() == len && t.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let mut dp = date.split('-');
+    let (y, m, d) = (
+        num(dp.next()?, 4)?,
+        num(dp.next()?, 2)?,
+        num(dp.next()?, 2)?,
+    );
+    if dp.next().is_some() || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    let mut ms = days_from_civil(y, m, d) * 86_400_000;
+    if let Some(t) = time {
+        let t = t.strip_suffix('Z').or_else(|| t.strip_suffix("+00:00"))?;
+        let (hms, frac) = match t.split_once('.') {
+            Some((a, f)) => (a, Some(f)),
+            None => (t, None),
+        };
+        let mut tp = hms.split(':');
+        let (h, mi, sec) = (
+            num(tp.next()?, 2)?,
+            num(tp.next()?, 2)?,
+            num(tp.next()?, 2)?,
+        );
+        if tp.next().is_some() || h > 23 || mi > 59 || sec > 59 {
+            return None;
+        }
+        ms += (h * 3600 + mi * 60 + sec) * 1000;
+        if let Some(f) = frac {
+            if f.is_empty() || f.len() > 9 || !f.bytes().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let digits: String = f.chars().chain("000".chars()).take(3).collect();
+            ms += digits.parse::<i64>().ok()?;
+        }
+    }
+    u64::try_from(ms).ok()
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Why a duration was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid duration {input:?}: expected a number and a unit s, m, h, d or w (e.g. 30m, 12h, 1d, 2w)")]
+pub struct DurationError {
+    pub input: String,
+}
+
+/// Parses a duration such as `90s`, `30m`, `12h`, `1d`, `2w` (a plain number is seconds).
+pub fn parse_duration(input: &str) -> Result<std::time::Duration, DurationError> {
+    let err = || DurationError {
+        input: input.to_string(),
+    };
+    let s = input.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| err())?;
+    let mult: u64 = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(err()),
+    };
+    n.checked_mul(mult)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(err)
+}
+
 /// Days since 1970-01-01 of a civil date (inverse of `civil_from_days`).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -145,6 +234,51 @@ mod tests {
         assert_eq!(parse_http_date("garbage"), None);
         let now = (now_msec() / 1000) * 1000;
         assert_eq!(parse_http_date(&msec_to_http_date(now)), Some(now));
+    }
+
+    #[test]
+    fn iso8601_dates() {
+        assert_eq!(parse_iso8601("1970-01-01"), Some(0));
+        assert_eq!(
+            parse_iso8601("2000-02-29T00:00:00.123Z"),
+            Some(951_782_400_123)
+        );
+        assert_eq!(
+            parse_iso8601("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_iso8601("2023-11-14T22:13:20+00:00"),
+            Some(1_700_000_000_000)
+        );
+        for bad in [
+            "",
+            "2023-02-29",
+            "2023-13-01",
+            "2023-1-01",
+            "2023-11-14T22:13:20",
+            "2023-11-14T22:13:20+02:00",
+            "2023-11-14T24:00:00Z",
+            "2023-11-14T22:13:20.Z",
+            "garbage",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad}");
+        }
+        let now = now_msec();
+        assert_eq!(parse_iso8601(&msec_to_rfc3339(now)), Some(now));
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(1_209_600)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        for bad in ["", "d", "1y", "-1d", "1.5h", "99999999999999999999w"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

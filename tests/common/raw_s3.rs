@@ -69,6 +69,17 @@ impl S3 {
     /// percent-encoded).
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> Result<Resp, String> {
         let (only_path, query) = path.split_once('?').unwrap_or((path, ""));
+        self.request_with_query(method, only_path, query, body)
+    }
+
+    /// Sends one signed request with a query string (`lifecycle`, `a=1&b=2`; already encoded).
+    pub fn request_with_query(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> Result<Resp, String> {
         let host = self.addr.to_string();
         let payload_hash = hex::encode(Sha256::digest(body));
         let mut headers = HeaderMap::new();
@@ -82,16 +93,14 @@ impl S3 {
             service: "s3",
             time: SystemTime::now(),
         };
-        sign_request(
-            method,
-            only_path,
-            query,
-            &mut headers,
-            &payload_hash,
-            &params,
-        )
-        .map_err(|e| format!("signing: {e}"))?;
-        let mut head = format!("{method} {path} HTTP/1.1\r\n");
+        sign_request(method, path, query, &mut headers, &payload_hash, &params)
+            .map_err(|e| format!("signing: {e}"))?;
+        let target = if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        };
+        let mut head = format!("{method} {target} HTTP/1.1\r\n");
         for (name, v) in headers.iter() {
             head.push_str(&format!(
                 "{}: {}\r\n",

@@ -20,6 +20,8 @@ pub enum S3Error {
     NoSuchUpload,
     #[error("The specified bucket does not have a website configuration")]
     NoSuchWebsiteConfiguration(String),
+    #[error("The lifecycle configuration does not exist")]
+    NoSuchLifecycleConfiguration,
     #[error("One or more of the specified parts could not be found or its ETag did not match.")]
     InvalidPart,
     #[error("The list of parts was not in ascending order.")]
@@ -94,6 +96,7 @@ impl S3Error {
             Self::NoSuchKey => "NoSuchKey",
             Self::NoSuchUpload => "NoSuchUpload",
             Self::NoSuchWebsiteConfiguration(_) => "NoSuchWebsiteConfiguration",
+            Self::NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             Self::InvalidPart => "InvalidPart",
             Self::InvalidPartOrder => "InvalidPartOrder",
             Self::EntityTooSmall => "EntityTooSmall",
@@ -135,7 +138,8 @@ impl S3Error {
             | Self::NoSuchKey
             | Self::NoSuchUpload
             | Self::NoSuchWebsiteConfiguration(_)
-            | Self::NoSuchCorsConfiguration => 404,
+            | Self::NoSuchCorsConfiguration
+            | Self::NoSuchLifecycleConfiguration => 404,
             Self::AccessDenied(_) | Self::QuotaExceeded(_) | Self::CorsForbidden => 403,
             Self::BucketAlreadyExists | Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => 409,
             Self::InvalidBucketName(_)

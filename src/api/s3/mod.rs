@@ -4,7 +4,7 @@
 //!
 //! Files: `router` (bucket/key/operation), `request` (authentication and bodies), `error`,
 //! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`,
-//! `multipart`, `website`, `cors`, `post_object` (with `post_policy` and `form_body`); `quota`
+//! `multipart`, `website`, `cors`, `lifecycle`, `post_object` (with `post_policy` and `form_body`); `quota`
 //! checks writes against the bucket's quotas.
 //!
 //! Two operations are not authenticated by a SigV4 header: CORS preflight (`OPTIONS`, answered
@@ -19,6 +19,7 @@ pub mod delete;
 pub mod error;
 pub mod form_body;
 pub mod get;
+pub mod lifecycle;
 pub mod list;
 pub mod multipart;
 pub mod post_object;
@@ -222,6 +223,9 @@ impl S3Api {
             Endpoint::PostObject => Err(S3Error::InvalidRequest(
                 "Bucket POST must be of the enclosure-type multipart/form-data".into(),
             )),
+            Endpoint::PutBucketLifecycle => lifecycle::put_lifecycle(ctx).await,
+            Endpoint::GetBucketLifecycle => lifecycle::get_lifecycle(&ctx).await,
+            Endpoint::DeleteBucketLifecycle => lifecycle::delete_lifecycle(&ctx).await,
             Endpoint::Unsupported(what) => Err(S3Error::NotImplemented(format!(
                 "{what} is not implemented by this server"
             ))),

@@ -43,6 +43,9 @@ pub enum Endpoint {
     Options,
     /// POST /bucket with a multipart/form-data body (browser upload; authenticated by the form).
     PostObject,
+    PutBucketLifecycle,
+    GetBucketLifecycle,
+    DeleteBucketLifecycle,
     /// Recognised but not implemented: answered 501.
     Unsupported(&'static str),
 }
@@ -73,7 +76,6 @@ const UNSUPPORTED_BUCKET_QUERIES: &[(&str, &str)] = &[
     ("acl", "bucket ACLs"),
     ("policy", "bucket policies"),
     ("tagging", "bucket tagging"),
-    ("lifecycle", "bucket lifecycle"),
     ("replication", "replication"),
     ("encryption", "bucket encryption"),
     ("logging", "bucket logging"),
@@ -159,6 +161,12 @@ pub fn route(
             _ => return Err(S3Error::MethodNotAllowed),
         },
         (Some(_), None) if has("uploads") && *method == M::GET => Endpoint::ListMultipartUploads,
+        (Some(_), None) if has("lifecycle") => match *method {
+            M::PUT => Endpoint::PutBucketLifecycle,
+            M::GET => Endpoint::GetBucketLifecycle,
+            M::DELETE => Endpoint::DeleteBucketLifecycle,
+            _ => return Err(S3Error::MethodNotAllowed),
+        },
         (Some(_), Some(_)) if has("uploads") && *method == M::POST => {
             Endpoint::CreateMultipartUpload
         }
@@ -283,6 +291,12 @@ mod tests {
         assert_eq!(x.endpoint, Endpoint::PostObject);
         let x = r(Method::POST, "/", "", Some("bkt.s3.garage"));
         assert_eq!(x.endpoint, Endpoint::PostObject);
+        let x = r(Method::PUT, "/bkt", "lifecycle", None);
+        assert_eq!(x.endpoint, Endpoint::PutBucketLifecycle);
+        let x = r(Method::GET, "/bkt", "lifecycle", None);
+        assert_eq!(x.endpoint, Endpoint::GetBucketLifecycle);
+        let x = r(Method::DELETE, "/bkt", "lifecycle", None);
+        assert_eq!(x.endpoint, Endpoint::DeleteBucketLifecycle);
     }
 
     #[test]
