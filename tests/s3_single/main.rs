@@ -16,6 +16,7 @@ mod copy;
 mod listing;
 mod multipart;
 mod objects;
+mod ssec;
 
 use aws_sdk_s3::Client;
 use base64::Engine;

@@ -4,11 +4,12 @@
 //!
 //! Files: `router` (bucket/key/operation), `request` (authentication and bodies), `error`,
 //! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`,
-//! `multipart`, `website`.
+//! `multipart`, `website`. SSE-C (customer-provided keys) is in `encryption`.
 
 pub mod bucket;
 pub mod copy;
 pub mod delete;
+pub mod encryption;
 pub mod error;
 pub mod get;
 pub mod list;

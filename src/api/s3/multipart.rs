@@ -8,7 +8,8 @@
 //! (order, ETags, sizes ≥ 5 MiB except the last), writes a new version holding exactly the
 //! chosen blocks at `(part_number << 40, offset)` with its block references, marks the upload
 //! version aborted (which frees the unused blocks through the cascade) and makes the new version
-//! visible. ETag = MD5 of the parts' binary MD5s + `-N`.
+//! visible. ETag = MD5 of the parts' binary MD5s + `-N`. An upload created with an SSE-C key
+//! records the key's MD5; every part must then be sent with the same key (`encryption.rs`).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ use http::{Response, StatusCode};
 use md5::{Digest, Md5};
 use serde::Deserialize;
 
+use super::encryption::{self, SseKey};
 use super::error::S3Error;
 use super::list::{after_prefix, scan};
 use super::put::{check_body, expected, object_headers, store_blocks, BodyHashes, Expected};
@@ -99,6 +101,7 @@ async fn find_upload(
 pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let bucket = ctx.bucket(Need::Write).await?;
     let key = ctx.object_key()?.to_string();
+    let sse = encryption::request_key(&ctx.headers)?;
     let uuid = Uuid::random();
     let version = ObjectVersion {
         uuid,
@@ -106,6 +109,7 @@ pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         state: VersionState::Uploading {
             multipart: true,
             headers: object_headers(&ctx.headers),
+            encryption: sse.as_ref().map(SseKey::stored),
         },
     };
     ctx.api
@@ -122,7 +126,12 @@ pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     x.elem("Bucket", ctx.bucket_name()?)
         .elem("Key", &key)
         .elem("UploadId", &uuid.to_hex());
-    xml_ok(x.finish("InitiateMultipartUploadResult"))
+    let resp = Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/xml");
+    encryption::response_headers(resp, sse.map(|k| k.stored()).as_ref())
+        .body(full_body(x.finish("InitiateMultipartUploadResult")))
+        .map_err(|e| S3Error::Internal(e.to_string()))
 }
 
 /// The `partNumber` of a part upload.
@@ -137,17 +146,25 @@ pub(super) fn part_number(ctx: &ReqCtx) -> Result<u64, S3Error> {
         })
 }
 
-/// The upload a part request names: (bucket id, key, upload id), after checking it exists.
-pub(super) async fn part_target(ctx: &ReqCtx) -> Result<(Uuid, String, Uuid), S3Error> {
+/// The upload a part request names: (bucket id, key, upload id), after checking it exists,
+/// and the SSE-C key its parts are encrypted with (checked against the upload's).
+pub(super) async fn part_target(
+    ctx: &ReqCtx,
+) -> Result<((Uuid, String, Uuid), Option<SseKey>), S3Error> {
     let bucket = ctx.bucket(Need::Write).await?;
     let key = ctx.object_key()?.to_string();
     let id = upload_id(ctx)?;
-    find_upload(ctx, &bucket.id, &key, &id).await?;
-    Ok((bucket.id, key, id))
+    let (_, upload) = find_upload(ctx, &bucket.id, &key, &id).await?;
+    let upload_enc = match &upload.state {
+        VersionState::Uploading { encryption, .. } => encryption.as_ref(),
+        _ => None,
+    };
+    let sse = encryption::key_for_part(upload_enc, encryption::request_key(&ctx.headers)?)?;
+    Ok(((bucket.id, key, id), sse))
 }
 
-/// Stores a part's data (a body stream) in upload `id` and records the part; returns its ETag
-/// and the hashes computed over the data.
+/// Stores a part's data (a body stream) in upload `id`, encrypted with `sse` if given, and
+/// records the part; returns its ETag.
 pub(super) async fn store_part(
     ctx: &ReqCtx,
     (bucket, key, id): (Uuid, &str, Uuid),
@@ -155,6 +172,7 @@ pub(super) async fn store_part(
     body: ReqBody,
     hashes: BodyHashes,
     exp: Option<&Expected>,
+    sse: Option<&SseKey>,
 ) -> Result<String, S3Error> {
     let ts = unique_msec();
     let ((_, size), hashes) = store_blocks(
@@ -166,12 +184,14 @@ pub(super) async fn store_part(
         bytes::BytesMut::new(),
         body,
         hashes,
+        sse,
     )
     .await?;
     let etag = match exp {
         Some(exp) => check_body(ctx, exp, hashes)?.0,
         None => hashes.md5_hex(),
     };
+    let etag = encryption::etag(sse, etag);
     let mut v = Version::new(id, bucket, key.to_string());
     v.part_etags
         .put(part, PartEtag(format!("{etag} {ts} {size}")));
@@ -181,15 +201,17 @@ pub(super) async fn store_part(
 
 /// PUT /bucket/key?partNumber=N&uploadId=X
 pub async fn upload_part(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
-    let (bucket, key, id) = part_target(&ctx).await?;
+    let ((bucket, key, id), sse) = part_target(&ctx).await?;
     let part = part_number(&ctx)?;
     let exp = expected(&ctx)?;
     let hashes = BodyHashes::for_request(&exp);
     let body = ctx.take_body();
-    let etag = store_part(&ctx, (bucket, &key, id), part, body, hashes, Some(&exp)).await?;
-    Response::builder()
+    let target = (bucket, key.as_str(), id);
+    let etag = store_part(&ctx, target, part, body, hashes, Some(&exp), sse.as_ref()).await?;
+    let resp = Response::builder()
         .status(StatusCode::OK)
-        .header(http::header::ETAG, format!("\"{etag}\""))
+        .header(http::header::ETAG, format!("\"{etag}\""));
+    encryption::response_headers(resp, sse.map(|k| k.stored()).as_ref())
         .body(empty_body())
         .map_err(|e| S3Error::Internal(e.to_string()))
 }
@@ -229,8 +251,12 @@ pub async fn complete(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
         return Err(S3Error::MalformedXml("the part list is empty".into()));
     }
     let (_, upload) = find_upload(&ctx, &bucket.id, &key, &id).await?;
-    let headers = match &upload.state {
-        VersionState::Uploading { headers, .. } => headers.clone(),
+    let (headers, encryption) = match &upload.state {
+        VersionState::Uploading {
+            headers,
+            encryption,
+            ..
+        } => (headers.clone(), encryption.clone()),
         _ => return Err(S3Error::NoSuchUpload),
     };
     let version = ctx
@@ -290,6 +316,7 @@ pub async fn complete(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
         size: total,
         etag: etag.clone(),
         checksum: None,
+        encryption,
     };
     let data = match first {
         Some(h) => ObjectData::FirstBlock(meta, h),
