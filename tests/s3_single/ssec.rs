@@ -95,7 +95,8 @@ async fn ssec_round_trips_ranges_and_head() {
     // Three blocks and a bit (default block size 1 MiB).
     let large = data(3 * MIB + 4321, 12);
 
-    for (name, body) in [("small", &small), ("dir/large", &large)] {
+    let empty = vec![];
+    for (name, body) in [("small", &small), ("dir/large", &large), ("empty", &empty)] {
         let etag = put_sse(&c, name, body, &k).await;
         // The ETag of an SSE-C object is not the MD5 of its plaintext.
         assert_ne!(etag, format!("\"{}\"", md5_hex(body)), "{name}");

@@ -189,7 +189,14 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         src_meta.headers.clone()
     };
     if src_sse.is_some() || dst_sse.is_some() {
-        // Encrypted data cannot be shared: decrypt and re-encrypt into new blocks.
+        // Encrypted data cannot be shared: decrypt and re-encrypt into new blocks, which is
+        // bounded as a single PutObject.
+        if src_meta.size > super::put::MAX_PUT_SIZE {
+            return Err(S3Error::InvalidRequest(format!(
+                "The specified copy source is larger than the maximum allowable size for a copy source: {}",
+                super::put::MAX_PUT_SIZE
+            )));
+        }
         let body = source_body(ctx, &src_version, (0, src_meta.size), src_sse).await?;
         let checksum = src_meta.checksum.clone();
         let (meta, timestamp) = store_object(
