@@ -23,6 +23,7 @@ fn inline(size: u64) -> VersionState {
             size,
             etag: "e".into(),
             checksum: None,
+            encryption: None,
         },
         vec![],
     ))
@@ -32,6 +33,7 @@ fn uploading(multipart: bool) -> VersionState {
     VersionState::Uploading {
         multipart,
         headers: ObjectHeaders::default(),
+        encryption: None,
     }
 }
 

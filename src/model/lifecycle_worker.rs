@@ -357,6 +357,7 @@ mod tests {
                     size,
                     etag: "e".into(),
                     checksum: None,
+                    encryption: None,
                 },
                 vec![0; size as usize],
             )),
@@ -370,6 +371,7 @@ mod tests {
             state: VersionState::Uploading {
                 multipart: true,
                 headers: ObjectHeaders::default(),
+                encryption: None,
             },
         }
     }

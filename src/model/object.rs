@@ -38,6 +38,17 @@ pub struct ObjectMeta {
     pub etag: String,
     /// Checksum given or computed at upload: (algorithm name, base64 value).
     pub checksum: Option<(String, String)>,
+    /// How the data is encrypted at rest (absent in entries written before SSE-C existed).
+    #[serde(default)]
+    pub encryption: Option<ObjectEncryption>,
+}
+
+/// Server-side encryption of an object's data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectEncryption {
+    /// SSE-C: AES-256-GCM with a key the client gives on every request; only the base64 MD5 of
+    /// the key is stored, to recognise it.
+    SseC { key_md5: String },
 }
 
 /// The data of a complete version.
@@ -54,6 +65,9 @@ pub enum VersionState {
     Uploading {
         multipart: bool,
         headers: ObjectHeaders,
+        /// Encryption the upload's data gets (multipart parts must present the same key).
+        #[serde(default)]
+        encryption: Option<ObjectEncryption>,
     },
     Complete(ObjectData),
     Aborted,

@@ -18,6 +18,7 @@ mod listing;
 mod multipart;
 mod objects;
 mod post_object;
+mod ssec;
 
 use aws_sdk_s3::Client;
 use base64::Engine;

@@ -6,13 +6,19 @@
 //! UploadPart body: its ETag is the MD5 of those bytes, and blocks that come out identical to the
 //! source's are stored once (blocks are content-addressed). The destination bucket's quotas
 //! are checked before anything is written.
+//!
+//! SSE-C: an encrypted source needs its key in `x-amz-copy-source-server-side-encryption-
+//! customer-*`, an encrypted destination gets the key of `x-amz-server-side-encryption-
+//! customer-*`. When either side is encrypted, CopyObject decrypts and re-encrypts the data
+//! into new blocks instead of sharing them.
 
 use http::{Response, StatusCode};
 
+use super::encryption::{self, SseKey};
 use super::error::S3Error;
 use super::get::{block_range_stream, check_conditions, find_object, version_blocks};
 use super::multipart::{part_number, part_target, store_part};
-use super::put::{object_headers, BodyHashes};
+use super::put::{object_headers, store_object, BodyHashes};
 use super::quota;
 use super::request::{Need, ReqBody, ReqCtx};
 use super::xml::Xml;
@@ -80,9 +86,45 @@ fn parse_copy_range(v: &str, size: u64) -> Result<(u64, u64), S3Error> {
     Ok((first, last))
 }
 
+/// The key to read a copy source with (`None` for a plain source).
+fn source_key(ctx: &ReqCtx, src_meta: &ObjectMeta) -> Result<Option<SseKey>, S3Error> {
+    encryption::key_for_read(
+        src_meta.encryption.as_ref(),
+        encryption::copy_source_key(&ctx.headers)?,
+    )
+}
+
+/// The plaintext bytes `[start, end)` of a source version, as a body stream.
+async fn source_body(
+    ctx: &ReqCtx,
+    src_version: &ObjectVersion,
+    (start, end): (u64, u64),
+    sse: Option<SseKey>,
+) -> Result<ReqBody, S3Error> {
+    Ok(match src_version.data() {
+        Some(ObjectData::Inline(_, bytes)) => {
+            let plain = encryption::open(sse.as_ref(), bytes::Bytes::from(bytes.clone()))?;
+            let slice = plain
+                .get(start as usize..end as usize)
+                .map(bytes::Bytes::copy_from_slice)
+                .ok_or_else(|| S3Error::Internal("inline data shorter than recorded".into()))?;
+            Box::pin(futures::stream::once(async move { Ok(slice) }))
+        }
+        Some(ObjectData::FirstBlock(..)) => {
+            let blocks = version_blocks(&ctx.api, &src_version.uuid).await?;
+            Box::pin(futures::StreamExt::map(
+                block_range_stream(&ctx.api, blocks, start, end, sse),
+                |r| r.map_err(|e| S3Error::ServiceUnavailable(e.to_string())),
+            ))
+        }
+        _ => return Err(S3Error::NoSuchKey),
+    })
+}
+
 /// PUT /bucket/key?partNumber=N&uploadId=X with x-amz-copy-source.
 pub async fn upload_part_copy(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let (_, _, src_version, src_meta) = copy_source(ctx).await?;
+    let src_sse = source_key(ctx, &src_meta)?;
     let target = part_target(ctx).await?;
     let part = part_number(ctx)?;
     let (start, end) = match ctx.header("x-amz-copy-source-range") {
@@ -97,20 +139,7 @@ pub async fn upload_part_copy(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error
             "a copied part may not exceed 5 GiB: use x-amz-copy-source-range".into(),
         ));
     }
-    let body: ReqBody = match src_version.data() {
-        Some(ObjectData::Inline(_, bytes)) => {
-            let slice = bytes::Bytes::copy_from_slice(&bytes[start as usize..end as usize]);
-            Box::pin(futures::stream::once(async move { Ok(slice) }))
-        }
-        Some(ObjectData::FirstBlock(..)) => {
-            let blocks = version_blocks(&ctx.api, &src_version.uuid).await?;
-            Box::pin(futures::StreamExt::map(
-                block_range_stream(&ctx.api, blocks, start, end),
-                |r| r.map_err(|e| S3Error::ServiceUnavailable(e.to_string())),
-            ))
-        }
-        _ => return Err(S3Error::NoSuchKey),
-    };
+    let body = source_body(ctx, &src_version, (start, end), src_sse).await?;
     let etag = store_part(
         ctx,
         &target,
@@ -124,9 +153,10 @@ pub async fn upload_part_copy(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error
     let mut x = Xml::new("CopyPartResult");
     x.elem("ETag", &format!("\"{etag}\""))
         .elem("LastModified", &msec_to_rfc3339(unique_msec()));
-    Response::builder()
+    let resp = Response::builder()
         .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, "application/xml")
+        .header(http::header::CONTENT_TYPE, "application/xml");
+    encryption::response_headers(resp, target.sse.map(|k| k.stored()).as_ref())
         .body(full_body(x.finish("CopyPartResult")))
         .map_err(|e| S3Error::Internal(e.to_string()))
 }
@@ -134,6 +164,8 @@ pub async fn upload_part_copy(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error
 /// PUT /bucket/key with x-amz-copy-source.
 pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let (src_bucket_id, src_key, src_version, src_meta) = copy_source(ctx).await?;
+    let src_sse = source_key(ctx, &src_meta)?;
+    let dst_sse = encryption::request_key(&ctx.headers)?;
     let dst_bucket = ctx.bucket(Need::Write).await?;
     let dst_key = ctx.object_key()?.to_string();
     let replace = match ctx.header("x-amz-metadata-directive") {
@@ -145,18 +177,17 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
             )))
         }
     };
-    if src_bucket_id == dst_bucket.id && src_key == dst_key && !replace {
+    let same_encryption =
+        src_sse.as_ref().map(SseKey::key_md5) == dst_sse.as_ref().map(SseKey::key_md5);
+    if src_bucket_id == dst_bucket.id && src_key == dst_key && !replace && same_encryption {
         return Err(S3Error::InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata".into(),
         ));
     }
-    let meta = ObjectMeta {
-        headers: if replace {
-            object_headers(&ctx.headers)
-        } else {
-            src_meta.headers.clone()
-        },
-        ..src_meta.clone()
+    let headers = if replace {
+        object_headers(&ctx.headers)
+    } else {
+        src_meta.headers.clone()
     };
     quota::check_object(
         &ctx.api,
@@ -166,6 +197,34 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         src_meta.size,
     )
     .await?;
+    if src_sse.is_some() || dst_sse.is_some() {
+        // Encrypted data cannot be shared: decrypt and re-encrypt into new blocks, which is
+        // bounded as a single PutObject.
+        if src_meta.size > super::put::MAX_PUT_SIZE {
+            return Err(S3Error::InvalidRequest(format!(
+                "The specified copy source is larger than the maximum allowable size for a copy source: {}",
+                super::put::MAX_PUT_SIZE
+            )));
+        }
+        let body = source_body(ctx, &src_version, (0, src_meta.size), src_sse).await?;
+        let checksum = src_meta.checksum.clone();
+        let (meta, timestamp) = store_object(
+            ctx,
+            (dst_bucket.id, &dst_key),
+            headers,
+            body,
+            BodyHashes::md5_only(),
+            dst_sse.as_ref(),
+            |h| Ok((h.md5_hex(), checksum)),
+            None,
+        )
+        .await?;
+        return copy_result(&meta, timestamp);
+    }
+    let meta = ObjectMeta {
+        headers,
+        ..src_meta.clone()
+    };
     let uuid = Uuid::random();
     let timestamp = unique_msec();
     let data = match src_version.data() {
@@ -201,12 +260,18 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         .objects
         .insert(&Object::new(dst_bucket.id, dst_key, vec![version]))
         .await?;
+    copy_result(&meta, timestamp)
+}
+
+/// The answer to a CopyObject that wrote `meta` at `timestamp`.
+fn copy_result(meta: &ObjectMeta, timestamp: u64) -> Result<Response<ResBody>, S3Error> {
     let mut x = Xml::new("CopyObjectResult");
     x.elem("ETag", &format!("\"{}\"", meta.etag))
         .elem("LastModified", &msec_to_rfc3339(timestamp));
-    Response::builder()
+    let resp = Response::builder()
         .status(StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, "application/xml")
+        .header(http::header::CONTENT_TYPE, "application/xml");
+    encryption::response_headers(resp, meta.encryption.as_ref())
         .body(full_body(x.finish("CopyObjectResult")))
         .map_err(|e| S3Error::Internal(e.to_string()))
 }

@@ -2,13 +2,15 @@
 //! (If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since), single byte ranges
 //! (including suffix ranges), `partNumber`, `response-*` header overrides and
 //! `x-amz-checksum-mode`. Block data is read from the closest replica and streamed in order,
-//! with the next block fetched while the current one is sent.
+//! with the next block fetched while the current one is sent. SSE-C objects need their key
+//! (`encryption.rs`); their blocks are decrypted whole, then sliced.
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 
+use super::encryption::{self, SseKey};
 use super::error::S3Error;
 use super::request::{Need, ReqCtx};
 use super::{empty_body, full_body, ResBody, S3Api};
@@ -187,6 +189,8 @@ pub async fn object_response(
     head_only: bool,
     with_checksum: bool,
 ) -> Result<Response<ResBody>, S3Error> {
+    let sse =
+        encryption::key_for_read(meta.encryption.as_ref(), encryption::request_key(headers)?)?;
     check_conditions(headers, "", &meta.etag, version.timestamp, false)?;
     let mut range = match headers.get("range").and_then(|v| v.to_str().ok()) {
         Some(r) => parse_range(r, meta.size)?,
@@ -234,6 +238,7 @@ pub async fn object_response(
             msec_to_http_date(version.timestamp),
         )
         .header(http::header::ACCEPT_RANGES, "bytes");
+    resp = encryption::response_headers(resp, meta.encryption.as_ref());
     let override_or = |param: &str, stored: Option<&str>| -> Option<String> {
         q.get(param).cloned().or_else(|| stored.map(String::from))
     };
@@ -293,7 +298,11 @@ pub async fn object_response(
     }
     let body = match version.data() {
         Some(ObjectData::Inline(_, bytes)) => {
-            full_body(Bytes::from(bytes[start as usize..end as usize].to_vec()))
+            let plain = encryption::open(sse.as_ref(), Bytes::from(bytes.clone()))?;
+            let slice = plain
+                .get(start as usize..end as usize)
+                .ok_or_else(|| S3Error::Internal("inline data shorter than recorded".into()))?;
+            full_body(Bytes::copy_from_slice(slice))
         }
         Some(ObjectData::FirstBlock(_, _)) => {
             let blocks = blocks
@@ -301,7 +310,7 @@ pub async fn object_response(
                 .into_iter()
                 .map(|(_, b)| b)
                 .collect();
-            stream_blocks(api, blocks, start, end)
+            stream_blocks(api, blocks, start, end, sse)
         }
         _ => return Err(S3Error::NoSuchKey),
     };
@@ -309,12 +318,14 @@ pub async fn object_response(
         .map_err(|e| S3Error::Internal(e.to_string()))
 }
 
-/// The bytes `[start, end)` of a block list, as a stream of slices of its blocks (read ahead).
+/// The bytes `[start, end)` of a block list, as a stream of slices of its blocks (read ahead),
+/// decrypted with `sse` if given.
 pub fn block_range_stream(
     api: &S3Api,
     blocks: Vec<VersionBlock>,
     start: u64,
     end: u64,
+    sse: Option<SseKey>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let mut wanted = vec![];
     let mut offset = 0u64;
@@ -332,11 +343,21 @@ pub fn block_range_stream(
     stream::iter(wanted)
         .map(move |(hash, from, to)| {
             let mgr = mgr.clone();
+            let sse = sse.clone();
             async move {
                 let data = mgr
                     .get_block(&hash, Priority::Normal)
                     .await
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let data = match sse {
+                    Some(k) => {
+                        tokio::task::spawn_blocking(move || encryption::open(Some(&k), data))
+                            .await
+                            .map_err(std::io::Error::other)?
+                            .map_err(|e| std::io::Error::other(e.to_string()))?
+                    }
+                    None => data,
+                };
                 if to > data.len() || from > to {
                     return Err(std::io::Error::other("block shorter than recorded"));
                 }
@@ -347,8 +368,14 @@ pub fn block_range_stream(
 }
 
 /// Streams the bytes `[start, end)` of a block list as a response body.
-fn stream_blocks(api: &S3Api, blocks: Vec<VersionBlock>, start: u64, end: u64) -> ResBody {
-    let s = block_range_stream(api, blocks, start, end).map_ok(hyper::body::Frame::data);
+fn stream_blocks(
+    api: &S3Api,
+    blocks: Vec<VersionBlock>,
+    start: u64,
+    end: u64,
+    sse: Option<SseKey>,
+) -> ResBody {
+    let s = block_range_stream(api, blocks, start, end, sse).map_ok(hyper::body::Frame::data);
     BodyExt::boxed_unsync(StreamBody::new(s))
 }
 

@@ -4,8 +4,9 @@
 //!
 //! Files: `router` (bucket/key/operation), `request` (authentication and bodies), `error`,
 //! `xml`, and one file per group of operations: `bucket`, `list`, `put`, `get`, `delete`, `copy`,
-//! `multipart`, `website`, `cors`, `lifecycle`, `post_object` (with `post_policy` and `form_body`); `quota`
-//! checks writes against the bucket's quotas.
+//! `multipart`, `website`, `cors`, `lifecycle`, `post_object` (with `post_policy` and
+//! `form_body`); `quota` checks writes against the bucket's quotas; SSE-C (customer-provided
+//! keys) is in `encryption`.
 //!
 //! Two operations are not authenticated by a SigV4 header: CORS preflight (`OPTIONS`, answered
 //! from the bucket's CORS rules) and browser uploads (`POST` of a multipart form, signed by its
@@ -16,6 +17,7 @@ pub mod bucket;
 pub mod copy;
 pub mod cors;
 pub mod delete;
+pub mod encryption;
 pub mod error;
 pub mod form_body;
 pub mod get;

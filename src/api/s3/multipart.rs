@@ -8,8 +8,9 @@
 //! (order, ETags, sizes ≥ 5 MiB except the last), writes a new version holding exactly the
 //! chosen blocks at `(part_number << 40, offset)` with its block references, marks the upload
 //! version aborted (which frees the unused blocks through the cascade) and makes the new version
-//! visible. ETag = MD5 of the parts' binary MD5s + `-N`. Quotas (`quota.rs`) are checked for
-//! each part (size) and for the completed object.
+//! visible. ETag = MD5 of the parts' binary MD5s + `-N`. An upload created with an SSE-C key
+//! records the key's MD5; every part must then be sent with the same key (`encryption.rs`).
+//! Quotas (`quota.rs`) are checked for each part (size) and for the completed object.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,7 @@ use http::{Response, StatusCode};
 use md5::{Digest, Md5};
 use serde::Deserialize;
 
+use super::encryption::{self, SseKey};
 use super::error::S3Error;
 use super::list::{after_prefix, scan};
 use super::put::{check_body, expected, object_headers, store_blocks, BodyHashes, Expected};
@@ -102,6 +104,7 @@ async fn find_upload(
 pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let bucket = ctx.bucket(Need::Write).await?;
     let key = ctx.object_key()?.to_string();
+    let sse = encryption::request_key(&ctx.headers)?;
     let uuid = Uuid::random();
     let version = ObjectVersion {
         uuid,
@@ -109,6 +112,7 @@ pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         state: VersionState::Uploading {
             multipart: true,
             headers: object_headers(&ctx.headers),
+            encryption: sse.as_ref().map(SseKey::stored),
         },
     };
     ctx.api
@@ -125,7 +129,12 @@ pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     x.elem("Bucket", ctx.bucket_name()?)
         .elem("Key", &key)
         .elem("UploadId", &uuid.to_hex());
-    xml_ok(x.finish("InitiateMultipartUploadResult"))
+    let resp = Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "application/xml");
+    encryption::response_headers(resp, sse.map(|k| k.stored()).as_ref())
+        .body(full_body(x.finish("InitiateMultipartUploadResult")))
+        .map_err(|e| S3Error::Internal(e.to_string()))
 }
 
 /// The `partNumber` of a part upload.
@@ -147,24 +156,33 @@ pub(super) struct PartTarget {
     pub upload: Uuid,
     /// The bucket's quotas.
     pub limits: BucketQuotas,
+    /// The SSE-C key the part is encrypted with (checked against the upload's).
+    pub sse: Option<SseKey>,
 }
 
 pub(super) async fn part_target(ctx: &ReqCtx) -> Result<PartTarget, S3Error> {
     let bucket = ctx.bucket(Need::Write).await?;
     let key = ctx.object_key()?.to_string();
-    let upload = upload_id(ctx)?;
-    find_upload(ctx, &bucket.id, &key, &upload).await?;
+    let id = upload_id(ctx)?;
+    let (_, upload) = find_upload(ctx, &bucket.id, &key, &id).await?;
+    let upload_enc = match &upload.state {
+        VersionState::Uploading { encryption, .. } => encryption.as_ref(),
+        _ => None,
+    };
+    let sse = encryption::key_for_part(upload_enc, encryption::request_key(&ctx.headers)?)?;
     Ok(PartTarget {
         bucket: bucket.id,
         key,
-        upload,
+        upload: id,
         limits: quota::limits(&bucket),
+        sse,
     })
 }
 
-/// Stores a part's data (a body stream of `declared_len` bytes, if known) in the upload and
-/// records the part; returns its ETag. The size quota is checked before storing when the length
-/// is known, else once the data is stored (before the part is recorded).
+/// Stores a part's data (a body stream of `declared_len` bytes, if known) in the upload,
+/// encrypted with the target's SSE-C key if any, and records the part; returns its ETag. The
+/// size quota is checked before storing when the length is known, else once the data is stored
+/// (before the part is recorded).
 pub(super) async fn store_part(
     ctx: &ReqCtx,
     target: &PartTarget,
@@ -175,6 +193,7 @@ pub(super) async fn store_part(
     declared_len: Option<u64>,
 ) -> Result<String, S3Error> {
     let (bucket, key, id) = (target.bucket, target.key.as_str(), target.upload);
+    let sse = target.sse.as_ref();
     if let Some(len) = declared_len {
         quota::check_part(&ctx.api, &bucket, &target.limits, len).await?;
     }
@@ -188,12 +207,14 @@ pub(super) async fn store_part(
         bytes::BytesMut::new(),
         body,
         hashes,
+        sse,
     )
     .await?;
     let etag = match exp {
         Some(exp) => check_body(ctx, exp, hashes)?.0,
         None => hashes.md5_hex(),
     };
+    let etag = encryption::etag(sse, etag);
     if declared_len.is_none() {
         quota::check_part(&ctx.api, &bucket, &target.limits, size).await?;
     }
@@ -213,9 +234,11 @@ pub async fn upload_part(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> 
     let body = ctx.take_body();
     let len = exp.length;
     let etag = store_part(&ctx, &target, part, body, hashes, Some(&exp), len).await?;
-    Response::builder()
+    let sse = target.sse;
+    let resp = Response::builder()
         .status(StatusCode::OK)
-        .header(http::header::ETAG, format!("\"{etag}\""))
+        .header(http::header::ETAG, format!("\"{etag}\""));
+    encryption::response_headers(resp, sse.map(|k| k.stored()).as_ref())
         .body(empty_body())
         .map_err(|e| S3Error::Internal(e.to_string()))
 }
@@ -255,8 +278,12 @@ pub async fn complete(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
         return Err(S3Error::MalformedXml("the part list is empty".into()));
     }
     let (_, upload) = find_upload(&ctx, &bucket.id, &key, &id).await?;
-    let headers = match &upload.state {
-        VersionState::Uploading { headers, .. } => headers.clone(),
+    let (headers, encryption) = match &upload.state {
+        VersionState::Uploading {
+            headers,
+            encryption,
+            ..
+        } => (headers.clone(), encryption.clone()),
         _ => return Err(S3Error::NoSuchUpload),
     };
     let version = ctx
@@ -317,6 +344,7 @@ pub async fn complete(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
         size: total,
         etag: etag.clone(),
         checksum: None,
+        encryption,
     };
     let data = match first {
         Some(h) => ObjectData::FirstBlock(meta, h),

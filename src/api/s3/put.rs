@@ -4,7 +4,8 @@
 //! recorded in the version and block_ref tables (a few blocks in flight, bounded memory), then
 //! the payload checks run (`x-amz-content-sha256`, `Content-MD5`, `x-amz-checksum-*` from a
 //! header or trailer, length) and only then is the version marked `Complete`. A failed upload is
-//! marked `Aborted`: nothing partial ever becomes visible.
+//! marked `Aborted`: nothing partial ever becomes visible. With SSE-C headers the data (inline
+//! or each block) is encrypted with the customer's key before it is stored (`encryption.rs`).
 
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
@@ -13,6 +14,7 @@ use http::{HeaderMap, Response, StatusCode};
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
+use super::encryption::{self, SseKey};
 use super::error::S3Error;
 use super::quota;
 use super::request::{Need, ReqBody, ReqCtx};
@@ -231,47 +233,82 @@ async fn read_head(body: &mut ReqBody, limit: usize) -> Result<(BytesMut, bool),
     Ok((buf, false))
 }
 
-/// Stores a body as object `key` of `bucket` within quotas `limits`; returns its metadata. The
-/// quotas are checked before anything is stored when the request gives the length, otherwise
-/// once the body is read, before the object becomes visible.
+/// Stores a body as object `key` of `bucket` (encrypted when the request gives an SSE-C key)
+/// within quotas `limits`; returns its metadata. The quotas are checked before anything is
+/// stored when the request gives the length, otherwise once the body is read, before the object
+/// becomes visible.
 pub async fn save_object(
     ctx: &ReqCtx,
     bucket: Uuid,
     key: &str,
     headers: ObjectHeaders,
-    mut body: ReqBody,
+    body: ReqBody,
     limits: &BucketQuotas,
 ) -> Result<ObjectMeta, S3Error> {
     let exp = expected(ctx)?;
+    let sse = encryption::request_key(&ctx.headers)?;
     if let Some(len) = exp.length {
         quota::check_object(&ctx.api, &bucket, key, limits, len).await?;
     }
-    let quota_pending = exp.length.is_none();
-    let mut hashes = BodyHashes::for_request(&exp);
+    let pending_quota = exp.length.is_none().then_some(limits);
+    let hashes = BodyHashes::for_request(&exp);
+    let check = |h| check_body(ctx, &exp, h);
+    store_object(
+        ctx,
+        (bucket, key),
+        headers,
+        body,
+        hashes,
+        sse.as_ref(),
+        check,
+        pending_quota,
+    )
+    .await
+    .map(|(meta, _)| meta)
+}
+
+/// Stores a body as object `key` of `bucket`, encrypted with `sse` if given; `check` verifies
+/// the hashes of the whole body and gives (ETag, stored checksum); `pending_quota`, if given,
+/// is checked for the body's size once it is known, before the object becomes visible. Returns
+/// the metadata and the timestamp of the new version.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn store_object(
+    ctx: &ReqCtx,
+    (bucket, key): (Uuid, &str),
+    headers: ObjectHeaders,
+    mut body: ReqBody,
+    mut hashes: BodyHashes,
+    sse: Option<&SseKey>,
+    check: impl FnOnce(BodyHashes) -> Result<(String, Option<(String, String)>), S3Error>,
+    pending_quota: Option<&BucketQuotas>,
+) -> Result<(ObjectMeta, u64), S3Error> {
     let (head, ended) = read_head(&mut body, INLINE_THRESHOLD).await?;
     if ended {
         hashes.update(&head);
-        let (etag, checksum) = check_body(ctx, &exp, hashes)?;
-        if quota_pending {
+        let (etag, checksum) = check(hashes)?;
+        if let Some(limits) = pending_quota {
             quota::check_object(&ctx.api, &bucket, key, limits, head.len() as u64).await?;
         }
         let meta = ObjectMeta {
             headers,
             size: head.len() as u64,
-            etag,
+            etag: encryption::etag(sse, etag),
             checksum,
+            encryption: sse.map(SseKey::stored),
         };
+        let stored = encryption::seal(sse, head.freeze())?;
+        let timestamp = unique_msec();
         let version = ObjectVersion {
             uuid: Uuid::random(),
-            timestamp: unique_msec(),
-            state: VersionState::Complete(ObjectData::Inline(meta.clone(), head.to_vec())),
+            timestamp,
+            state: VersionState::Complete(ObjectData::Inline(meta.clone(), stored.to_vec())),
         };
         ctx.api
             .model
             .objects
             .insert(&Object::new(bucket, key.to_string(), vec![version]))
             .await?;
-        return Ok(meta);
+        return Ok((meta, timestamp));
     }
 
     let uuid = Uuid::random();
@@ -282,30 +319,32 @@ pub async fn save_object(
         state: VersionState::Uploading {
             multipart: false,
             headers: headers.clone(),
+            encryption: sse.map(SseKey::stored),
         },
     };
     let objects = &ctx.api.model.objects;
     objects
         .insert(&Object::new(bucket, key.to_string(), vec![uploading]))
         .await?;
-    let res = store_blocks(ctx, bucket, key, uuid, 0, head, body, hashes).await;
+    let res = store_blocks(ctx, bucket, key, uuid, 0, head, body, hashes, sse).await;
     let res = match res {
-        Ok((first, hashes)) => check_body(ctx, &exp, hashes).map(|(etag, cs)| (first, etag, cs)),
+        Ok((first, hashes)) => check(hashes).map(|(etag, cs)| (first, etag, cs)),
         Err(e) => Err(e),
     };
-    let res = match res {
-        Ok(r) if quota_pending => quota::check_object(&ctx.api, &bucket, key, limits, r.0 .1)
+    let res = match (res, pending_quota) {
+        (Ok(r), Some(limits)) => quota::check_object(&ctx.api, &bucket, key, limits, r.0 .1)
             .await
             .map(|()| r),
-        other => other,
+        (other, _) => other,
     };
     match res {
         Ok((first, etag, checksum)) => {
             let meta = ObjectMeta {
                 headers,
                 size: 0,
-                etag,
+                etag: encryption::etag(sse, etag),
                 checksum,
+                encryption: sse.map(SseKey::stored),
             };
             let (first_hash, size) = first;
             let first_hash =
@@ -319,7 +358,7 @@ pub async fn save_object(
             objects
                 .insert(&Object::new(bucket, key.to_string(), vec![done]))
                 .await?;
-            Ok(meta)
+            Ok((meta, timestamp))
         }
         Err(e) => {
             let aborted = ObjectVersion {
@@ -338,7 +377,8 @@ pub async fn save_object(
     }
 }
 
-/// Cuts the body into blocks and stores them; returns (first block hash, total size).
+/// Cuts the body into blocks and stores them (each encrypted with `sse` if given); returns
+/// (first block hash, total plaintext size).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn store_blocks(
     ctx: &ReqCtx,
@@ -349,6 +389,7 @@ pub(super) async fn store_blocks(
     head: BytesMut,
     mut body: ReqBody,
     mut hashes: BodyHashes,
+    sse: Option<&SseKey>,
 ) -> Result<((Option<crate::util::ids::Hash>, u64), BodyHashes), S3Error> {
     let block_size = ctx.api.block_size;
     let mut buf = head;
@@ -376,24 +417,26 @@ pub(super) async fn store_blocks(
         }
         let take = buf.len().min(block_size);
         let block: Bytes = buf.split_to(take).freeze();
+        let size = block.len() as u64;
         let (block, h, hash) = {
-            let b = block.clone();
+            let sse = sse.cloned();
             tokio::task::spawn_blocking(move || {
                 let mut h = hashes;
-                h.update(&b);
-                let hash = blake2sum(&b);
-                (b, h, hash)
+                h.update(&block);
+                // Encrypted blocks are named by the hash of what is stored.
+                let stored = encryption::seal(sse.as_ref(), block)?;
+                let hash = blake2sum(&stored);
+                Ok::<_, S3Error>((stored, h, hash))
             })
             .await
-            .map_err(|e| S3Error::Internal(e.to_string()))?
+            .map_err(|e| S3Error::Internal(e.to_string()))??
         };
         hashes = h;
         if first.is_none() {
             first = Some(hash);
         }
         let pos = (part_key, offset);
-        offset += block.len() as u64;
-        let size = block.len() as u64;
+        offset += size;
         in_flight.push(async move {
             ctx.api
                 .blocks
@@ -436,6 +479,7 @@ pub async fn put_object(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let mut resp = Response::builder()
         .status(StatusCode::OK)
         .header(http::header::ETAG, format!("\"{}\"", meta.etag));
+    resp = encryption::response_headers(resp, meta.encryption.as_ref());
     if let Some((algo, value)) = &meta.checksum {
         resp = resp.header(
             format!("x-amz-checksum-{}", algo.to_ascii_lowercase()),
