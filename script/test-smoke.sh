@@ -637,10 +637,24 @@ t_website_alias_domain() {
   gcli bucket website --deny "$WB"
   expect_eq "status after --deny" "$(http_get "$WEB_HOST" / "$OUT/w9")" "404"
 }
+t_website_s3() {
+  # The same setting through S3 (PutBucketWebsite / GetBucketWebsite / DeleteBucketWebsite).
+  awsc s3 website "s3://$WB" --index-document index.html --error-document error.html
+  expect_eq "get-bucket-website" \
+    "$(awsc s3api get-bucket-website --bucket "$WB" --query '[IndexDocument.Suffix, ErrorDocument.Key]' --output text)" \
+    "index.html	error.html"
+  expect_eq "status / after aws s3 website" "$(http_get "$WEB_HOST" / "$OUT/w10")" "200"
+  cmp "$OUT/index.html" "$OUT/w10"
+  expect_eq "status of a missing page" "$(http_get "$WEB_HOST" /missing "$OUT/w11")" "404"
+  cmp "$OUT/error.html" "$OUT/w11"
+  awsc s3api delete-bucket-website --bucket "$WB"
+  expect_eq "status after delete-bucket-website" "$(http_get "$WEB_HOST" / "$OUT/w12")" "404"
+}
 check "website: bucket with index and error document, garage bucket website --allow" t_website_setup
 check "website: index served (/, port in Host, sub-folder)" t_website_index
 check "website: unknown path is 404 with the error document; unknown bucket 404" t_website_404
 check "website: global alias as domain name; --deny" t_website_alias_domain
+check "website: aws s3 website, get-bucket-website, delete-bucket-website" t_website_s3
 
 # ---------------------------------------------------------------------------------------------
 echo "== dev cluster (script/dev-cluster.sh, 3 nodes) and script/dev-env-*.sh"
