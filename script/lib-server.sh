@@ -3,7 +3,8 @@
 # garage_bin              -> sets GARAGE_BIN, building the release binary if it is missing
 # start_single_node DIR   -> starts `garage server --single-node` with a generated configuration
 #                            in DIR (free loopback ports), waits until S3 answers, and sets
-#                            GARAGE_PID, S3_ENDPOINT, S3_REGION, S3_KEY_ID, S3_SECRET, S3_BUCKET
+#                            GARAGE_PID, S3_ENDPOINT, S3_REGION, S3_KEY_ID, S3_SECRET, S3_BUCKET,
+#                            WEB_ENDPOINT (website endpoint, root domain .web.garage.localhost)
 # stop_server             -> SIGTERM, then SIGKILL after 10 s (safe to call twice)
 
 # A free TCP port on 127.0.0.1 (the kernel picks it; there is a small window before we bind it).
@@ -25,10 +26,12 @@ garage_bin() {
 
 start_single_node() {
   local dir=$1
-  local s3_port rpc_port
+  local s3_port rpc_port web_port
   s3_port=$(free_port)
   rpc_port=$(free_port)
   while [ "$rpc_port" = "$s3_port" ]; do rpc_port=$(free_port); done
+  web_port=$(free_port)
+  while [ "$web_port" = "$s3_port" ] || [ "$web_port" = "$rpc_port" ]; do web_port=$(free_port); done
   mkdir -p "$dir"
   cat > "$dir/garage.toml" <<EOF
 metadata_dir = "$dir/meta"
@@ -41,7 +44,12 @@ rpc_secret = "$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 [s3_api]
 api_bind_addr = "127.0.0.1:$s3_port"
 s3_region = "garage"
+
+[s3_web]
+bind_addr = "127.0.0.1:$web_port"
+root_domain = ".web.garage.localhost"
 EOF
+  WEB_ENDPOINT=http://127.0.0.1:$web_port
   chmod 600 "$dir/garage.toml"
   RUST_LOG=${RUST_LOG:-garage=info} "$GARAGE_BIN" -c "$dir/garage.toml" server --single-node \
     > "$dir/stdout" 2> "$dir/stderr" &

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Smoke test: real S3 clients (aws CLI, boto3, rclone, curl for a browser-style POST form upload)
-# against a fresh single-node server.
+# Smoke test: real S3 clients (aws CLI, boto3, rclone, s3cmd, restic, curl for a browser-style
+# POST form upload) and the website endpoint (curl) against a fresh single-node server, then a
+# 3-node dev cluster (script/dev-cluster.sh) used through script/dev-env-*.sh.
 #
 #   bash script/test-smoke.sh          # GARAGE_BIN=path/to/garage to use a given binary
 #
@@ -9,28 +10,31 @@
 # exit, and ends with "N passed, M failed". Exit status 0 only if nothing failed.
 #
 # Every client is configured so that the large test files go through multipart uploads (aws CLI
-# threshold 8 MB with 5 MB parts, boto3 TransferConfig likewise, rclone upload cutoff 10M) and
-# the small ones through single PutObjects.
+# threshold 8 MB with 5 MB parts, boto3 TransferConfig likewise, rclone upload cutoff 10M, s3cmd
+# 5 MB chunks) and the small ones through single PutObjects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=script/lib-server.sh
 . script/lib-server.sh
 
-for tool in aws python3 curl cmp diff; do
+for tool in aws python3 cmp diff curl; do
   command -v "$tool" > /dev/null || { echo "error: $tool is required" >&2; exit 1; }
 done
 python3 -c 'import boto3' 2> /dev/null || { echo "error: python3 module boto3 is required (pip install boto3)" >&2; exit 1; }
-if ! command -v rclone > /dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    echo "== rclone missing: apt-get install -y rclone"
-    (apt-get install -y -qq rclone > /dev/null 2>&1) || { apt-get update -qq && apt-get install -y -qq rclone; }
-  else
-    echo "error: rclone is required (apt-get install rclone, as root)" >&2
-    exit 1
+for tool in rclone s3cmd restic; do
+  if ! command -v $tool > /dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+      echo "== $tool missing: apt-get install -y $tool"
+      (apt-get install -y -qq $tool > /dev/null 2>&1) || { apt-get update -qq && apt-get install -y -qq $tool; }
+    else
+      echo "error: $tool is required (apt-get install $tool, as root)" >&2
+      exit 1
+    fi
   fi
-fi
+done
 
 garage_bin
+export GARAGE_BIN
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/garage-smoke.XXXXXX")
 PASS=0
@@ -40,6 +44,9 @@ FAILED=()
 cleanup() {
   local rc=$?
   stop_server
+  if [ -d "$WORK/dev" ]; then
+    GARAGE_DEV_DIR=$WORK/dev bash script/dev-cluster.sh stop > /dev/null 2>&1 || true
+  fi
   if [ "$FAIL" -gt 0 ] || [ "$rc" -ne 0 ]; then
     if [ -f "$WORK/server/stderr" ]; then
       echo "--- last lines of the server log ($WORK/server/stderr):" >&2
@@ -533,9 +540,222 @@ check "rclone sync (modified, added, removed files) and back" t_rclone_sync
 check "rclone delete --include, purge" t_rclone_delete
 
 # ---------------------------------------------------------------------------------------------
+echo "== s3cmd ($(s3cmd --version 2>&1))"
+# The configuration comes from script/dev-env-s3cmd.sh, fed the single node's credentials in
+# the state-file format of script/dev-cluster.sh.
+cat > "$WORK/server/env" << EOF
+GARAGE_DEV_DIR='$WORK/server'
+GARAGE_CONFIG_FILE='$WORK/server/garage.toml'
+GARAGE_S3_ENDPOINT='$S3_ENDPOINT'
+GARAGE_S3_ENDPOINTS='$S3_ENDPOINT'
+GARAGE_WEB_ENDPOINT='$WEB_ENDPOINT'
+GARAGE_REGION='$S3_REGION'
+GARAGE_KEY_ID='$S3_KEY_ID'
+GARAGE_SECRET='$S3_SECRET'
+GARAGE_BUCKET='$S3_BUCKET'
+EOF
+GARAGE_DEV_DIR=$WORK/server . script/dev-env-s3cmd.sh > /dev/null
+s3c() { s3cmd --no-progress --multipart-chunk-size-mb=5 "$@"; }
+SB=smoke-s3cmd-$RANDOM
+
+t_s3cmd_mb_ls() {
+  s3c mb "s3://$SB"
+  has "$(s3c ls)" "s3://$SB\$"
+  has "$(s3c ls)" "s3://$B\$"
+}
+t_s3cmd_put_get() {
+  s3c put "$DATA/small.txt" "s3://$SB/small.txt"
+  s3c put "$DATA/big.bin" "s3://$SB/big.bin"
+  s3c get "s3://$SB/small.txt" "$OUT/s3cmd-small.txt"
+  s3c get "s3://$SB/big.bin" "$OUT/s3cmd-big.bin"
+  cmp "$DATA/small.txt" "$OUT/s3cmd-small.txt"
+  cmp "$DATA/big.bin" "$OUT/s3cmd-big.bin"
+  # 20 MiB in 5 MiB chunks: a multipart upload of 4 parts (its ETag ends with -4).
+  local etag
+  etag=$(awsc s3api head-object --bucket "$SB" --key big.bin --query ETag --output text)
+  case "$etag" in *-4*) ;; *) echo "not a 4-part upload: ETag $etag"; return 1 ;; esac
+  has "$(s3c info "s3://$SB/big.bin")" 'File size: *20971520$'
+  local out
+  out=$(s3c ls "s3://$SB/")
+  echo "$out"
+  has "$out" " 20971520 *s3://$SB/big.bin\$"
+  has "$out" "s3://$SB/small.txt\$"
+}
+t_s3cmd_sync() {
+  s3c sync "$DATA/tree/" "s3://$SB/tree/"
+  mkdir -p "$OUT/tree-s3cmd"
+  s3c sync "s3://$SB/tree/" "$OUT/tree-s3cmd/"
+  diff -r "$DATA/tree" "$OUT/tree-s3cmd"
+  # A second sync uploads nothing.
+  lacks "$(s3c sync "$DATA/tree/" "s3://$SB/tree/" 2>&1)" 'upload:'
+}
+t_s3cmd_del_rb() {
+  s3c del "s3://$SB/small.txt"
+  lacks "$(s3c ls "s3://$SB/")" 'small.txt'
+  s3c del --recursive --force "s3://$SB/"
+  s3c rb "s3://$SB"
+  lacks "$(s3c ls)" "s3://$SB\$"
+}
+check "s3cmd mb, ls (buckets)" t_s3cmd_mb_ls
+check "s3cmd put / get (small, 20 MiB multipart), cmp, ls" t_s3cmd_put_get
+check "s3cmd sync a tree up and back, diff -r, idempotent" t_s3cmd_sync
+check "s3cmd del, del --recursive, rb" t_s3cmd_del_rb
+
+# ---------------------------------------------------------------------------------------------
+echo "== restic ($(restic version 2>&1 | cut -d' ' -f1-2))"
+# A repository under restic/ in the default bucket; a tree of a few MiB to back up.
+RTREE=$WORK/restic-src
+mkdir -p "$RTREE/docs/nested/deeper" "$RTREE/media" "$RTREE/empty-dir"
+head -c $((4 << 20)) /dev/urandom > "$RTREE/media/random-4MiB.bin"
+head -c $((1 << 20)) /dev/zero > "$RTREE/media/zeros-1MiB.bin"
+for i in $(seq 1 40); do echo "document $i $RANDOM" > "$RTREE/docs/doc-$i.txt"; done
+echo "deep" > "$RTREE/docs/nested/deeper/leaf.txt"
+: > "$RTREE/docs/empty.txt"
+ln -s docs/doc-1.txt "$RTREE/link-to-doc1"
+rst() {
+  env -u AWS_CA_BUNDLE \
+    RESTIC_REPOSITORY="s3:$S3_ENDPOINT/$B/restic" RESTIC_PASSWORD=smoke-test-password \
+    AWS_ACCESS_KEY_ID="$S3_KEY_ID" AWS_SECRET_ACCESS_KEY="$S3_SECRET" \
+    restic --no-cache -o s3.region="$S3_REGION" "$@"
+}
+t_restic_init_backup() {
+  rst init
+  rst backup "$RTREE"
+  # A second backup after a change: two snapshots.
+  echo "changed" >> "$RTREE/docs/doc-2.txt"
+  rst backup "$RTREE"
+  expect_eq "snapshots" "$(rst snapshots --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" "2"
+}
+t_restic_check() {
+  rst check --read-data
+}
+t_restic_restore() {
+  rst restore latest --target "$OUT/restic-restore"
+  diff -r --no-dereference "$RTREE" "$OUT/restic-restore$RTREE"
+}
+check "restic init, backup twice, snapshots" t_restic_init_backup
+check "restic check --read-data" t_restic_check
+check "restic restore latest, diff -r" t_restic_restore
+
+# ---------------------------------------------------------------------------------------------
+echo "== website endpoint (curl, Host headers)"
+WB=smoke-web-$RANDOM
+WEB_HOST=$WB.web.garage.localhost
+gcli() { "$GARAGE_BIN" -c "$WORK/server/garage.toml" "$@"; }
+# http_get HOST PATH OUTFILE: prints the status code.
+http_get() { curl -sS -o "$3" -w '%{http_code}' -H "Host: $1" "$WEB_ENDPOINT$2"; }
+t_website_setup() {
+  awsc s3api create-bucket --bucket "$WB"
+  echo "<h1>home of $WB</h1>" > "$OUT/index.html"
+  echo "<h1>sub folder</h1>" > "$OUT/sub-index.html"
+  echo "<h1>nothing here</h1>" > "$OUT/error.html"
+  awsc s3 cp --content-type text/html "$OUT/index.html" "s3://$WB/index.html"
+  awsc s3 cp --content-type text/html "$OUT/sub-index.html" "s3://$WB/sub/index.html"
+  awsc s3 cp --content-type text/html "$OUT/error.html" "s3://$WB/error.html"
+  # Not yet a website: 404.
+  expect_eq "status before --allow" "$(http_get "$WEB_HOST" / "$OUT/w0")" "404"
+  gcli bucket website --allow -e error.html "$WB"
+  has "$(gcli bucket info "$WB")" '[Ww]ebsite'
+}
+t_website_index() {
+  expect_eq "status /" "$(http_get "$WEB_HOST" / "$OUT/w1")" "200"
+  cmp "$OUT/index.html" "$OUT/w1"
+  # The port in the Host header is ignored; the sub-folder index is served too.
+  expect_eq "status / with port" "$(http_get "$WEB_HOST:8080" / "$OUT/w2")" "200"
+  expect_eq "status /sub/" "$(http_get "$WEB_HOST" /sub/ "$OUT/w3")" "200"
+  cmp "$OUT/sub-index.html" "$OUT/w3"
+  expect_eq "status /index.html" "$(http_get "$WEB_HOST" /index.html "$OUT/w4")" "200"
+  has "$(curl -sS -D - -o /dev/null -H "Host: $WEB_HOST" "$WEB_ENDPOINT/")" '^[Cc]ontent-[Tt]ype: text/html'
+}
+t_website_404() {
+  expect_eq "status /no/such/page" "$(http_get "$WEB_HOST" /no/such/page "$OUT/w5")" "404"
+  cmp "$OUT/error.html" "$OUT/w5"
+  # An unknown bucket, and a bucket without website access, are 404 too.
+  expect_eq "unknown host" "$(http_get "no-such-bucket-$RANDOM.web.garage.localhost" / "$OUT/w6")" "404"
+  expect_eq "bucket without website" "$(http_get "$B.web.garage.localhost" / "$OUT/w7")" "404"
+}
+t_website_alias_domain() {
+  # A global alias that is a domain name selects the bucket by itself.
+  gcli bucket alias "$WB" "www.$WB.example"
+  expect_eq "status / by alias" "$(http_get "www.$WB.example" / "$OUT/w8")" "200"
+  cmp "$OUT/index.html" "$OUT/w8"
+  gcli bucket website --deny "$WB"
+  expect_eq "status after --deny" "$(http_get "$WEB_HOST" / "$OUT/w9")" "404"
+}
+t_website_s3() {
+  # The same setting through S3 (PutBucketWebsite / GetBucketWebsite / DeleteBucketWebsite).
+  awsc s3 website "s3://$WB" --index-document index.html --error-document error.html
+  expect_eq "get-bucket-website" \
+    "$(awsc s3api get-bucket-website --bucket "$WB" --query '[IndexDocument.Suffix, ErrorDocument.Key]' --output text)" \
+    "index.html	error.html"
+  expect_eq "status / after aws s3 website" "$(http_get "$WEB_HOST" / "$OUT/w10")" "200"
+  cmp "$OUT/index.html" "$OUT/w10"
+  expect_eq "status of a missing page" "$(http_get "$WEB_HOST" /missing "$OUT/w11")" "404"
+  cmp "$OUT/error.html" "$OUT/w11"
+  awsc s3api delete-bucket-website --bucket "$WB"
+  expect_eq "status after delete-bucket-website" "$(http_get "$WEB_HOST" / "$OUT/w12")" "404"
+}
+check "website: bucket with index and error document, garage bucket website --allow" t_website_setup
+check "website: index served (/, port in Host, sub-folder)" t_website_index
+check "website: unknown path is 404 with the error document; unknown bucket 404" t_website_404
+check "website: global alias as domain name; --deny" t_website_alias_domain
+check "website: aws s3 website, get-bucket-website, delete-bucket-website" t_website_s3
+
+# ---------------------------------------------------------------------------------------------
+echo "== dev cluster (script/dev-cluster.sh, 3 nodes) and script/dev-env-*.sh"
+export GARAGE_DEV_DIR=$WORK/dev
+t_dev_cluster_start() {
+  bash script/dev-cluster.sh start 3 > "$WORK/dev-cluster.log" 2>&1 || { cat "$WORK/dev-cluster.log"; return 1; }
+  has "$(cat "$WORK/dev-cluster.log")" 'Secret key:'
+  local st
+  st=$(bash script/dev-cluster.sh status)
+  echo "$st"
+  for z in dc1 dc2 dc3; do has "$st" " $z "; done
+}
+t_dev_env_aws() {
+  . script/dev-env-aws.sh
+  echo "through node 1" > "$OUT/dev.txt"
+  aws --endpoint-url "$GARAGE_S3_ENDPOINT" s3 cp "$OUT/dev.txt" "s3://$GARAGE_BUCKET/dev.txt"
+  # Read it back through every node.
+  local ep
+  for ep in $GARAGE_S3_ENDPOINTS; do
+    aws --endpoint-url "$ep" s3 cp "s3://$GARAGE_BUCKET/dev.txt" "$OUT/dev-back.txt"
+    cmp "$OUT/dev.txt" "$OUT/dev-back.txt"
+  done
+}
+t_dev_env_rclone() {
+  . script/dev-env-rclone.sh
+  has "$(rcl lsf "garage:$GARAGE_BUCKET")" '^dev.txt$'
+}
+t_dev_env_s3cmd() {
+  . script/dev-env-s3cmd.sh
+  has "$(s3cmd ls "s3://$GARAGE_BUCKET")" "s3://$GARAGE_BUCKET/dev.txt\$"
+}
+t_dev_cluster_restart() {
+  bash script/dev-cluster.sh stop
+  bash script/dev-cluster.sh start > /dev/null
+  . script/dev-env-aws.sh
+  local i
+  # The restarted nodes need a moment to reconnect before a quorum read succeeds.
+  for i in $(seq 1 60); do
+    aws --endpoint-url "$GARAGE_S3_ENDPOINT" s3 cp "s3://$GARAGE_BUCKET/dev.txt" "$OUT/dev-restart.txt" 2> /dev/null && break
+    sleep 0.5
+  done
+  cmp "$OUT/dev.txt" "$OUT/dev-restart.txt"
+}
+check "dev-cluster.sh start 3: zones dc1..dc3, key and bucket" t_dev_cluster_start
+check "dev-env-aws.sh: put through node 1, get through every node" t_dev_env_aws
+check "dev-env-rclone.sh: rclone lsf garage:" t_dev_env_rclone
+check "dev-env-s3cmd.sh: s3cmd ls" t_dev_env_s3cmd
+check "dev-cluster.sh stop, start again: data kept" t_dev_cluster_restart
+
+# ---------------------------------------------------------------------------------------------
 echo "== server still running"
 check "the server is alive and logged no panic" bash -c \
   "kill -0 $GARAGE_PID && ! grep -qi 'panicked' '$WORK/server/stderr'"
+if [ -d "$WORK/dev" ]; then
+  check "no dev cluster node logged a panic" bash -c "! grep -qi 'panicked' '$WORK'/dev/node*/log"
+fi
 
 echo
 if [ "$FAIL" -gt 0 ]; then

@@ -692,6 +692,23 @@ impl Config {
     }
 }
 
+/// Every key the parser accepts: `key` at the top level, `s3_api.key`, `s3_web.key`,
+/// `admin.key`, and `data_dir.key` for the entries of a list of data directories. Read from the
+/// field lists the unknown-key check itself uses, so a new key is listed without further work.
+pub fn known_keys() -> Vec<String> {
+    use crate::util::serde_fields::struct_fields;
+    [
+        ("", struct_fields::<RawConfig>()),
+        ("s3_api.", struct_fields::<S3ApiConfig>()),
+        ("s3_web.", struct_fields::<WebConfig>()),
+        ("admin.", struct_fields::<AdminConfig>()),
+        ("data_dir.", struct_fields::<RawDataDirEntry>()),
+    ]
+    .into_iter()
+    .flat_map(|(prefix, fields)| fields.iter().map(move |f| format!("{prefix}{f}")))
+    .collect()
+}
+
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;

@@ -8,5 +8,6 @@ pub mod crdt;
 pub mod encode;
 pub mod file;
 pub mod ids;
+pub mod serde_fields;
 pub mod size;
 pub mod time;
