@@ -721,3 +721,99 @@ async fn s3_website_errors() {
         404,
     );
 }
+
+/// The bucket's CORS rules on the website endpoint: preflight answers and headers on GET.
+#[tokio::test(flavor = "multi_thread")]
+async fn website_cors() {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    let site = Site::start().await;
+    let host = site.vhost(BUCKET);
+    site.node.cli(&["bucket", "website", "--allow", BUCKET]);
+    site.put("index.html", b"home", "text/html").await;
+    let origin = [
+        ("Origin", "https://app.example"),
+        ("Access-Control-Request-Method", "GET"),
+    ];
+
+    // No CORS configuration: preflight refused, GET without CORS headers.
+    let r = site.req("OPTIONS", &host, "/index.html", &origin).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = site
+        .req("GET", &host, "/", &[("Origin", "https://app.example")])
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+
+    site.client
+        .put_bucket_cors()
+        .bucket(BUCKET)
+        .cors_configuration(
+            CorsConfiguration::builder()
+                .cors_rules(
+                    CorsRule::builder()
+                        .allowed_origins("https://*.example")
+                        .allowed_methods("GET")
+                        .allowed_headers("*")
+                        .max_age_seconds(600)
+                        .build()
+                        .expect("rule"),
+                )
+                .build()
+                .expect("cors"),
+        )
+        .send()
+        .await
+        .expect("PutBucketCors");
+
+    let r = site.req("OPTIONS", &host, "/index.html", &origin).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(r.header("access-control-max-age"), Some("600"));
+    // Another method or origin: refused; missing headers: 400.
+    let r = site
+        .req(
+            "OPTIONS",
+            &host,
+            "/index.html",
+            &[
+                ("Origin", "https://app.example"),
+                ("Access-Control-Request-Method", "DELETE"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = site
+        .req(
+            "OPTIONS",
+            &host,
+            "/",
+            &[
+                ("Origin", "https://evil.test"),
+                ("Access-Control-Request-Method", "GET"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = site.req("OPTIONS", &host, "/", &[]).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    // Actual requests get the headers of the matching rule.
+    let r = site
+        .req("GET", &host, "/", &[("Origin", "https://app.example")])
+        .await;
+    assert_answer(&r, 200, "home");
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let r = site
+        .req("GET", &host, "/", &[("Origin", "https://evil.test")])
+        .await;
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // Not a website: preflight refused even with rules.
+    site.node.cli(&["bucket", "website", "--deny", BUCKET]);
+    let r = site.req("OPTIONS", &host, "/index.html", &origin).await;
+    assert_eq!(r.status, 403, "{r:?}");
+}

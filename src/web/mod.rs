@@ -9,7 +9,9 @@
 //! without its slash is redirected (302) when `<key>/<index>` exists, ranges and conditional
 //! requests behave as on the S3 endpoint (a 304 carries the ETag and Last-Modified); then routing
 //! rules conditioned on the error the request would get; then, for a missing object, the bucket's
-//! error document with status 404, or a plain 404. Other methods get 405 (OPTIONS 403: no CORS).
+//! error document with status 404, or a plain 404. Other methods get 405. The bucket's CORS rules
+//! answer preflight (OPTIONS) requests and add their headers to answers of requests with an
+//! `Origin`.
 //! Paths are object keys, never files: `..`, encoded slashes and NUL are just key bytes.
 
 mod routing;
@@ -23,12 +25,13 @@ use hyper::body::Incoming;
 use tokio::sync::watch;
 use tracing::warn;
 
+use crate::api::s3::cors::{self, CorsError};
 use crate::api::s3::error::S3Error;
 use crate::api::s3::get::{find_object, object_response};
 use crate::api::s3::router::{host_without_port, MAX_KEY_LEN};
 use crate::api::s3::{empty_body, full_body, ResBody, S3Api};
 use crate::api::signature::canonical::{percent_decode, uri_encode};
-use crate::model::bucket::WebsiteConfig;
+use crate::model::bucket::{CorsRule, WebsiteConfig};
 use crate::model::object::{ObjectMeta, ObjectVersion};
 use crate::util::ids::Uuid;
 use crate::util::time::msec_to_http_date;
@@ -96,15 +99,18 @@ fn not_modified(version: &ObjectVersion, meta: &ObjectMeta) -> Result<Response<R
 
 impl WebServer {
     async fn answer(&self, req: Request<Incoming>) -> Response<ResBody> {
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("")
+            .to_string();
+        let name = bucket_from_host(&host, self.root_domain.as_deref());
         let head = match *req.method() {
             http::Method::GET => false,
             http::Method::HEAD => true,
-            http::Method::OPTIONS => {
-                return plain(
-                    StatusCode::FORBIDDEN,
-                    "CORS is not configured for this website",
-                )
-            }
+            http::Method::OPTIONS => return self.preflight(&name, req.headers()).await,
             _ => {
                 let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
                 r.headers_mut().insert(
@@ -115,11 +121,6 @@ impl WebServer {
             }
         };
         let headers = req.headers();
-        let host = headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| req.uri().authority().map(|a| a.as_str()))
-            .unwrap_or("");
         let protocol = match headers
             .get("x-forwarded-proto")
             .and_then(|h| h.to_str().ok())
@@ -128,9 +129,11 @@ impl WebServer {
             Some(p) if p.eq_ignore_ascii_case("https") => "https",
             _ => "http",
         };
-        let origin = Origin { protocol, host };
-        let name = bucket_from_host(host, self.root_domain.as_deref());
-        let resp = match self
+        let origin = Origin {
+            protocol,
+            host: &host,
+        };
+        let mut resp = match self
             .serve(&name, origin, req.uri().path(), headers, head)
             .await
         {
@@ -141,11 +144,45 @@ impl WebServer {
             }
             Err(e) => plain(e.status(), &e.to_string()),
         };
+        if headers.contains_key(http::header::ORIGIN) {
+            if let Some(rules) = self.cors_rules(&name).await {
+                cors::apply_cors_headers(&rules, req.method(), headers, resp.headers_mut());
+            }
+        }
         if head {
             let (parts, _) = resp.into_parts();
             return Response::from_parts(parts, empty_body());
         }
         resp
+    }
+
+    /// The CORS rules of the website bucket `name` (none if it is not a website).
+    async fn cors_rules(&self, name: &str) -> Option<Vec<CorsRule>> {
+        let helper = &self.api.helper;
+        let id = helper.resolve_bucket(name, None).await.ok()??;
+        let bucket = helper.get_bucket(&id).await.ok()??;
+        let params = bucket.params()?;
+        params.website_config.get().as_ref()?;
+        params.cors_config.get().clone()
+    }
+
+    /// Answers a CORS preflight request from the website bucket's CORS rules.
+    async fn preflight(&self, name: &str, headers: &http::HeaderMap) -> Response<ResBody> {
+        let rules = self.cors_rules(name).await;
+        match cors::preflight(rules.as_deref(), headers) {
+            Ok(h) => {
+                let mut r = Response::new(empty_body());
+                r.headers_mut().extend(h);
+                r
+            }
+            Err(e @ (CorsError::MissingOrigin | CorsError::MissingMethod)) => {
+                plain(StatusCode::BAD_REQUEST, &e.to_string())
+            }
+            Err(CorsError::Forbidden) => plain(
+                StatusCode::FORBIDDEN,
+                "CORS request not allowed: no CORS rule of this website matches",
+            ),
+        }
     }
 
     async fn serve(
