@@ -470,8 +470,7 @@ async fn pass_aborts_old_uploads_and_frees_their_data() {
     )
     .await;
     assert_eq!(upload_keys(&c).await, vec!["keep/upload", "tmp/upload"]);
-    let info = node.cli(&["bucket", "info", BUCKET]);
-    assert_eq!(number_after(&info, "Unfinished uploads:"), 2, "{info}");
+    wait_unfinished_uploads(&node, 2);
     assert_eq!(refcount(&node, &part_tmp), 1);
     let referenced = |node: &SingleNode| number_after(&node.cli(&["stats"]), "Referenced blocks:");
     assert_eq!(referenced(&node), 2);
@@ -500,8 +499,7 @@ async fn pass_aborts_old_uploads_and_frees_their_data() {
         get_bytes(&c, BUCKET, "tmp/object").await,
         b"complete objects are not uploads"
     );
-    let info = node.cli(&["bucket", "info", BUCKET]);
-    assert_eq!(number_after(&info, "Unfinished uploads:"), 1, "{info}");
+    wait_unfinished_uploads(&node, 1);
     // The aborted upload's part is unreferenced; the other upload's part is kept.
     wait_for(WAIT, || (refcount(&node, &part_tmp) == 0).then_some(()))
         .unwrap_or_else(|| panic!("the aborted part is still referenced"));
@@ -566,8 +564,7 @@ async fn cleanup_incomplete_uploads_command() {
     );
     assert!(upload_keys(&c).await.is_empty());
     assert_eq!(get_bytes(&c, BUCKET, "done").await, b"complete");
-    let info = node.cli(&["bucket", "info", BUCKET]);
-    assert_eq!(number_after(&info, "Unfinished uploads:"), 0, "{info}");
+    wait_unfinished_uploads(&node, 0);
     wait_for(WAIT, || {
         (refcount(&node, &part_a) == 0 && refcount(&node, &part_b) == 0).then_some(())
     })
@@ -781,4 +778,16 @@ fn three_nodes_one_daily_pass_per_bucket() {
     })
     .unwrap_or_else(|| panic!("old/ objects were not expired"));
     assert_eq!(s3.get(blocks::BUCKET, "new/c").expect("GET").status, 200);
+}
+
+/// Waits until `bucket info` reports `n` unfinished uploads (the counters it reads are
+/// published within a second or two of a change).
+#[track_caller]
+fn wait_unfinished_uploads(node: &SingleNode, n: u64) {
+    let mut last = String::new();
+    let ok = wait_for(WAIT, || {
+        last = node.cli(&["bucket", "info", BUCKET]);
+        (number_after(&last, "Unfinished uploads:") == n).then_some(())
+    });
+    assert!(ok.is_some(), "expected {n} unfinished uploads:\n{last}");
 }
