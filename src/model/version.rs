@@ -66,6 +66,10 @@ pub struct Version {
     pub part_etags: CrdtMap<u64, PartEtag>,
     pub bucket_id: Uuid,
     pub key: String,
+    /// For a multipart upload: the checksum algorithm and type chosen at its creation
+    /// (`"CRC32 COMPOSITE"`; see `api::s3::mpu_checksum`). Set once; absent in older entries.
+    #[serde(default)]
+    pub checksum_spec: Option<String>,
 }
 
 impl Version {
@@ -77,6 +81,7 @@ impl Version {
             part_etags: CrdtMap::new(),
             bucket_id,
             key,
+            checksum_spec: None,
         }
     }
     /// A deletion marker for a version.
@@ -90,6 +95,10 @@ impl Version {
 impl Crdt for Version {
     fn merge(&mut self, o: &Self) {
         self.deleted.merge(&o.deleted);
+        // Set once at creation: any replica that has it has the same value (max: deterministic).
+        if o.checksum_spec > self.checksum_spec {
+            self.checksum_spec = o.checksum_spec.clone();
+        }
         if self.deleted.get() {
             // A deleted version keeps no block list.
             self.blocks = CrdtMap::new();

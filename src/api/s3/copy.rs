@@ -140,7 +140,7 @@ pub async fn upload_part_copy(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error
         ));
     }
     let body = source_body(ctx, &src_version, (start, end), src_sse).await?;
-    let etag = store_part(
+    let (etag, checksum) = store_part(
         ctx,
         &target,
         part,
@@ -153,6 +153,9 @@ pub async fn upload_part_copy(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error
     let mut x = Xml::new("CopyPartResult");
     x.elem("ETag", &format!("\"{etag}\""))
         .elem("LastModified", &msec_to_rfc3339(unique_msec()));
+    if let Some(c) = &checksum {
+        x.elem(&format!("Checksum{}", c.algorithm().name()), &c.to_base64());
+    }
     let resp = Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "application/xml");

@@ -272,10 +272,18 @@ pub async fn object_response(
     // clients that validate it (aws-sdk-s3 does by default) reject the partial body.
     if with_checksum && range.is_none() {
         if let Some((algo, value)) = &meta.checksum {
-            resp = resp.header(
-                format!("x-amz-checksum-{}", algo.to_ascii_lowercase()),
-                value.as_str(),
-            );
+            // Composite checksums of multipart objects end with `-<parts>`.
+            let kind = if value.contains('-') {
+                "COMPOSITE"
+            } else {
+                "FULL_OBJECT"
+            };
+            resp = resp
+                .header(
+                    format!("x-amz-checksum-{}", algo.to_ascii_lowercase()),
+                    value.as_str(),
+                )
+                .header("x-amz-checksum-type", kind);
         }
     }
     let (status, start, end) = match range {

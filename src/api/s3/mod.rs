@@ -23,6 +23,7 @@ pub mod form_body;
 pub mod get;
 pub mod lifecycle;
 pub mod list;
+pub mod mpu_checksum;
 pub mod multipart;
 pub mod post_object;
 pub mod post_policy;

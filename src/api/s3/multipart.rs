@@ -21,11 +21,13 @@ use serde::Deserialize;
 use super::encryption::{self, SseKey};
 use super::error::S3Error;
 use super::list::{after_prefix, scan};
+use super::mpu_checksum::UploadChecksum;
 use super::put::{check_body, expected, object_headers, store_blocks, BodyHashes, Expected};
 use super::quota;
 use super::request::{Need, ReqBody, ReqCtx, MAX_XML_BODY};
 use super::xml::{parse, Xml};
 use super::{empty_body, full_body, ResBody};
+use crate::api::signature::checksum::{Checksum, ChecksumAlgorithm};
 use crate::model::block_ref::BlockRef;
 use crate::model::bucket::BucketQuotas;
 use crate::model::object::{
@@ -105,6 +107,7 @@ pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let bucket = ctx.bucket(Need::Write).await?;
     let key = ctx.object_key()?.to_string();
     let sse = encryption::request_key(&ctx.headers)?;
+    let checksum = UploadChecksum::from_headers(&ctx.headers)?;
     let uuid = Uuid::random();
     let version = ObjectVersion {
         uuid,
@@ -120,18 +123,21 @@ pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         .objects
         .insert(&Object::new(bucket.id, key.clone(), vec![version]))
         .await?;
-    ctx.api
-        .model
-        .versions
-        .insert(&Version::new(uuid, bucket.id, key.clone()))
-        .await?;
+    let mut upload_version = Version::new(uuid, bucket.id, key.clone());
+    upload_version.checksum_spec = checksum.map(|c| c.encode());
+    ctx.api.model.versions.insert(&upload_version).await?;
     let mut x = Xml::new("InitiateMultipartUploadResult");
     x.elem("Bucket", ctx.bucket_name()?)
         .elem("Key", &key)
         .elem("UploadId", &uuid.to_hex());
-    let resp = Response::builder()
+    let mut resp = Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "application/xml");
+    if let Some(c) = checksum {
+        resp = resp
+            .header("x-amz-checksum-algorithm", c.algorithm.name())
+            .header("x-amz-checksum-type", c.kind.name());
+    }
     encryption::response_headers(resp, sse.map(|k| k.stored()).as_ref())
         .body(full_body(x.finish("InitiateMultipartUploadResult")))
         .map_err(|e| S3Error::Internal(e.to_string()))
@@ -158,6 +164,8 @@ pub(super) struct PartTarget {
     pub limits: BucketQuotas,
     /// The SSE-C key the part is encrypted with (checked against the upload's).
     pub sse: Option<SseKey>,
+    /// The checksum chosen for the upload, if any: every part gets one of its algorithm.
+    pub checksum: Option<UploadChecksum>,
 }
 
 pub(super) async fn part_target(ctx: &ReqCtx) -> Result<PartTarget, S3Error> {
@@ -170,13 +178,27 @@ pub(super) async fn part_target(ctx: &ReqCtx) -> Result<PartTarget, S3Error> {
         _ => None,
     };
     let sse = encryption::key_for_part(upload_enc, encryption::request_key(&ctx.headers)?)?;
+    let checksum = upload_checksum(ctx, &id).await?;
     Ok(PartTarget {
         bucket: bucket.id,
         key,
         upload: id,
         limits: quota::limits(&bucket),
         sse,
+        checksum,
     })
+}
+
+/// The checksum chosen for upload `id` (from its version entry).
+async fn upload_checksum(ctx: &ReqCtx, id: &Uuid) -> Result<Option<UploadChecksum>, S3Error> {
+    Ok(ctx
+        .api
+        .model
+        .versions
+        .get(id, &EmptyKey)
+        .await?
+        .and_then(|v| v.checksum_spec)
+        .and_then(|s| UploadChecksum::decode(&s)))
 }
 
 /// Stores a part's data (a body stream of `declared_len` bytes, if known) in the upload,
@@ -191,12 +213,13 @@ pub(super) async fn store_part(
     hashes: BodyHashes,
     exp: Option<&Expected>,
     declared_len: Option<u64>,
-) -> Result<String, S3Error> {
+) -> Result<(String, Option<Checksum>), S3Error> {
     let (bucket, key, id) = (target.bucket, target.key.as_str(), target.upload);
     let sse = target.sse.as_ref();
     if let Some(len) = declared_len {
         quota::check_part(&ctx.api, &bucket, &target.limits, len).await?;
     }
+    let hashes = hashes.with_checksum(target.checksum.map(|c| c.algorithm));
     let ts = unique_msec();
     let ((_, size), hashes) = store_blocks(
         ctx,
@@ -210,19 +233,30 @@ pub(super) async fn store_part(
         sse,
     )
     .await?;
-    let etag = match exp {
-        Some(exp) => check_body(ctx, exp, hashes)?.0,
-        None => hashes.md5_hex(),
+    let (etag, checksum) = match exp {
+        Some(exp) => {
+            let (etag, stored) = check_body(ctx, exp, hashes)?;
+            let checksum = stored.and_then(|(algo, value)| {
+                Checksum::from_base64(ChecksumAlgorithm::from_name(&algo)?, &value).ok()
+            });
+            (etag, checksum)
+        }
+        None => hashes.md5_and_checksum(),
     };
     let etag = encryption::etag(sse, etag);
     if declared_len.is_none() {
         quota::check_part(&ctx.api, &bucket, &target.limits, size).await?;
     }
     let mut v = Version::new(id, bucket, key.to_string());
-    v.part_etags
-        .put(part, PartEtag(format!("{etag} {ts} {size}")));
+    let record = PartRecord {
+        etag: etag.clone(),
+        ts,
+        size,
+        checksum: checksum.clone(),
+    };
+    v.part_etags.put(part, record.encode());
     ctx.api.model.versions.insert(&v).await?;
-    Ok(etag)
+    Ok((etag, checksum))
 }
 
 /// PUT /bucket/key?partNumber=N&uploadId=X
@@ -230,26 +264,65 @@ pub async fn upload_part(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> 
     let target = part_target(&ctx).await?;
     let part = part_number(&ctx)?;
     let exp = expected(&ctx)?;
+    if let (Some(given), Some(chosen)) = (exp.checksum_algorithm(), target.checksum) {
+        if given != chosen.algorithm {
+            return Err(S3Error::InvalidRequest(format!(
+                "the part's {} checksum does not match the upload's checksum algorithm {}",
+                given.name(),
+                chosen.algorithm.name()
+            )));
+        }
+    }
     let hashes = BodyHashes::for_request(&exp);
     let body = ctx.take_body();
     let len = exp.length;
-    let etag = store_part(&ctx, &target, part, body, hashes, Some(&exp), len).await?;
+    let (etag, checksum) = store_part(&ctx, &target, part, body, hashes, Some(&exp), len).await?;
     let sse = target.sse;
-    let resp = Response::builder()
+    let mut resp = Response::builder()
         .status(StatusCode::OK)
         .header(http::header::ETAG, format!("\"{etag}\""));
+    if let Some(c) = checksum {
+        resp = resp.header(c.algorithm().header_name(), c.to_base64());
+    }
     encryption::response_headers(resp, sse.map(|k| k.stored()).as_ref())
         .body(empty_body())
         .map_err(|e| S3Error::Internal(e.to_string()))
 }
 
-/// A recorded part: (etag, upload time, size).
-fn parse_part(p: &PartEtag) -> Option<(String, u64, u64)> {
-    let mut it = p.0.split(' ');
-    let etag = it.next()?.to_string();
-    let ts = it.next()?.parse().ok()?;
-    let size = it.next()?.parse().ok()?;
-    Some((etag, ts, size))
+/// A recorded part, stored as `"etag ts size [ALGO:base64]"`.
+struct PartRecord {
+    etag: String,
+    /// Upload time (distinguishes uploads of the same part number).
+    ts: u64,
+    size: u64,
+    checksum: Option<Checksum>,
+}
+
+impl PartRecord {
+    fn encode(&self) -> PartEtag {
+        let mut s = format!("{} {} {}", self.etag, self.ts, self.size);
+        if let Some(c) = &self.checksum {
+            s.push_str(&format!(" {}:{}", c.algorithm().name(), c.to_base64()));
+        }
+        PartEtag(s)
+    }
+
+    fn decode(p: &PartEtag) -> Option<Self> {
+        let mut it = p.0.split(' ');
+        let etag = it.next()?.to_string();
+        let ts = it.next()?.parse().ok()?;
+        let size = it.next()?.parse().ok()?;
+        let checksum = it.next().and_then(|c| {
+            let (algo, value) = c.split_once(':')?;
+            Checksum::from_base64(ChecksumAlgorithm::from_name(algo)?, value).ok()
+        });
+        Some(Self {
+            etag,
+            ts,
+            size,
+            checksum,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -265,6 +338,37 @@ struct CompletePart {
     part_number: u64,
     #[serde(rename = "ETag")]
     etag: String,
+    #[serde(rename = "ChecksumCRC32", default)]
+    checksum_crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C", default)]
+    checksum_crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME", default)]
+    checksum_crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1", default)]
+    checksum_sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256", default)]
+    checksum_sha256: Option<String>,
+}
+
+impl CompletePart {
+    /// The part checksum the client lists, if any.
+    fn checksum(&self) -> Result<Option<Checksum>, S3Error> {
+        let given = [
+            (ChecksumAlgorithm::Crc32, &self.checksum_crc32),
+            (ChecksumAlgorithm::Crc32c, &self.checksum_crc32c),
+            (ChecksumAlgorithm::Crc64Nvme, &self.checksum_crc64nvme),
+            (ChecksumAlgorithm::Sha1, &self.checksum_sha1),
+            (ChecksumAlgorithm::Sha256, &self.checksum_sha256),
+        ];
+        for (algo, v) in given {
+            if let Some(v) = v {
+                return Checksum::from_base64(algo, v)
+                    .map(Some)
+                    .map_err(|_| S3Error::InvalidPart);
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// POST /bucket/key?uploadId=X
@@ -297,20 +401,33 @@ pub async fn complete(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let mut last = 0;
     let mut md5s = Md5::new();
     let mut chosen: Vec<(u64, u64)> = vec![];
+    let mut part_checksums: Vec<Option<(Checksum, u64)>> = vec![];
     let mut total = 0u64;
     for (i, p) in req.part.iter().enumerate() {
         if p.part_number <= last {
             return Err(S3Error::InvalidPartOrder);
         }
         last = p.part_number;
-        let (etag, ts, size) = version
+        let PartRecord {
+            etag,
+            ts,
+            size,
+            checksum,
+        } = version
             .part_etags
             .get(&p.part_number)
-            .and_then(parse_part)
+            .and_then(PartRecord::decode)
             .ok_or(S3Error::InvalidPart)?;
         if p.etag.trim().trim_matches('"') != etag {
             return Err(S3Error::InvalidPart);
         }
+        // A checksum listed by the client must be the one recorded for the part.
+        if let Some(given) = p.checksum()? {
+            if checksum.as_ref() != Some(&given) {
+                return Err(S3Error::InvalidPart);
+            }
+        }
+        part_checksums.push(checksum.map(|c| (c, size)));
         if size < MIN_PART_SIZE && i + 1 < req.part.len() {
             return Err(S3Error::EntityTooSmall);
         }
@@ -319,6 +436,21 @@ pub async fn complete(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
         total += size;
     }
     quota::check_object(&ctx.api, &bucket.id, &key, &quota::limits(&bucket), total).await?;
+    // The object's checksum, from the parts' (all recorded with the upload's algorithm).
+    let spec = version
+        .checksum_spec
+        .as_deref()
+        .and_then(UploadChecksum::decode);
+    let object_checksum = match spec {
+        Some(spec) => {
+            let parts: Vec<(Checksum, u64)> = part_checksums
+                .into_iter()
+                .collect::<Option<_>>()
+                .ok_or(S3Error::InvalidPart)?;
+            Some((spec, spec.combine(&parts)?))
+        }
+        None => None,
+    };
     // The final version holds exactly the chosen blocks.
     let new_id = Uuid::random();
     let mut final_version = Version::new(new_id, bucket.id, key.clone());
@@ -343,7 +475,9 @@ pub async fn complete(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
         headers,
         size: total,
         etag: etag.clone(),
-        checksum: None,
+        checksum: object_checksum
+            .as_ref()
+            .map(|(spec, value)| (spec.algorithm.name().to_string(), value.clone())),
         encryption,
     };
     let data = match first {
@@ -370,6 +504,10 @@ pub async fn complete(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
         .elem("Bucket", ctx.bucket_name()?)
         .elem("Key", &key)
         .elem("ETag", &format!("\"{etag}\""));
+    if let Some((spec, value)) = &object_checksum {
+        x.elem(&format!("Checksum{}", spec.algorithm.name()), value)
+            .elem("ChecksumType", spec.kind.name());
+    }
     xml_ok(x.finish("CompleteMultipartUploadResult"))
 }
 
@@ -418,11 +556,11 @@ pub async fn list_parts(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         .get("part-number-marker")
         .and_then(|m| m.parse().ok())
         .unwrap_or(0);
-    let parts: Vec<(u64, (String, u64, u64))> = version
+    let parts: Vec<(u64, PartRecord)> = version
         .part_etags
         .iter()
         .filter(|(n, _)| **n > marker)
-        .filter_map(|(n, p)| parse_part(p).map(|p| (*n, p)))
+        .filter_map(|(n, p)| PartRecord::decode(p).map(|p| (*n, p)))
         .collect();
     let truncated = parts.len() > max;
     let mut x = Xml::new("ListPartsResult");
@@ -435,13 +573,16 @@ pub async fn list_parts(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     if let Some((n, _)) = parts.iter().take(max).next_back().filter(|_| truncated) {
         x.elem("NextPartNumberMarker", &n.to_string());
     }
-    for (n, (etag, ts, size)) in parts.iter().take(max) {
+    for (n, p) in parts.iter().take(max) {
         x.open("Part")
             .elem("PartNumber", &n.to_string())
-            .elem("LastModified", &msec_to_rfc3339(*ts))
-            .elem("ETag", &format!("\"{etag}\""))
-            .elem("Size", &size.to_string())
-            .close("Part");
+            .elem("LastModified", &msec_to_rfc3339(p.ts))
+            .elem("ETag", &format!("\"{}\"", p.etag))
+            .elem("Size", &p.size.to_string());
+        if let Some(c) = &p.checksum {
+            x.elem(&format!("Checksum{}", c.algorithm().name()), &c.to_base64());
+        }
+        x.close("Part");
     }
     xml_ok(x.finish("ListPartsResult"))
 }

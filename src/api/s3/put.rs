@@ -87,11 +87,7 @@ pub(super) struct BodyHashes {
 impl BodyHashes {
     /// The hashers a request's checks need (MD5 always, for the ETag).
     pub(super) fn for_request(exp: &Expected) -> Self {
-        let algo = exp
-            .checksum
-            .as_ref()
-            .map(|c| c.algorithm())
-            .or(exp.trailer_algo);
+        let algo = exp.checksum_algorithm();
         Self {
             md5: Md5::new(),
             sha256: matches!(exp.content_sha256, ContentSha256::Sha256(_)).then(Sha256::new),
@@ -108,6 +104,23 @@ impl BodyHashes {
             checksum: None,
             size: 0,
         }
+    }
+
+    /// Also computes a checksum of `algorithm` if none is computed yet (a multipart upload's
+    /// chosen algorithm, for parts sent without a checksum).
+    pub(super) fn with_checksum(mut self, algorithm: Option<ChecksumAlgorithm>) -> Self {
+        if self.checksum.is_none() {
+            self.checksum = algorithm.map(Checksummer::new);
+        }
+        self
+    }
+
+    /// The hex MD5 of the data seen (its ETag) and its checksum, if one was computed.
+    pub(super) fn md5_and_checksum(self) -> (String, Option<Checksum>) {
+        (
+            hex::encode(self.md5.finalize()),
+            self.checksum.map(Checksummer::finalize),
+        )
     }
 
     /// The hex MD5 of the data seen: its ETag.
@@ -137,6 +150,16 @@ pub(super) struct Expected {
     trailer_algo: Option<ChecksumAlgorithm>,
     /// Declared length of the (decoded) body.
     pub(super) length: Option<u64>,
+}
+
+impl Expected {
+    /// The algorithm of the checksum the request gives (header or announced trailer).
+    pub(super) fn checksum_algorithm(&self) -> Option<ChecksumAlgorithm> {
+        self.checksum
+            .as_ref()
+            .map(|c| c.algorithm())
+            .or(self.trailer_algo)
+    }
 }
 
 pub(super) fn expected(ctx: &ReqCtx) -> Result<Expected, S3Error> {

@@ -105,6 +105,11 @@ impl Checksum {
         c.finalize()
     }
 
+    /// A checksum from its digest bytes (which must have the algorithm's length).
+    pub fn from_bytes(algorithm: ChecksumAlgorithm, bytes: &[u8]) -> Result<Self, Error> {
+        Self::from_base64(algorithm, &BASE64.encode(bytes))
+    }
+
     /// Parses a base64 value (as in `x-amz-checksum-*` or `Content-MD5`); a value that is not
     /// base64 of the right length is `InvalidDigest`.
     pub fn from_base64(algorithm: ChecksumAlgorithm, value: &str) -> Result<Self, Error> {
