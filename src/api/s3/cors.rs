@@ -20,7 +20,6 @@ use super::error::S3Error;
 use super::request::{Need, ReqCtx};
 use super::xml::{parse, Xml};
 use super::{empty_body, full_body, ResBody, S3Api};
-use crate::api::signature::checksum::{Checksum, ChecksumAlgorithm};
 use crate::model::bucket::CorsRule;
 use crate::model::key::Key;
 
@@ -354,10 +353,6 @@ async fn store_rules(ctx: &ReqCtx, rules: Option<Vec<CorsRule>>) -> Result<(), S
 pub async fn put_bucket_cors(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
     ctx.bucket(Need::Owner).await?;
     let body = ctx.read_small_body(MAX_CORS_BODY).await?;
-    if let Some(md5) = ctx.header("content-md5") {
-        let expected = Checksum::from_base64(ChecksumAlgorithm::Md5, md5)?;
-        expected.verify(&Checksum::compute(ChecksumAlgorithm::Md5, &body))?;
-    }
     let rules = parse_cors_config(&body)?;
     store_rules(&ctx, Some(rules)).await?;
     Response::builder()

@@ -9,7 +9,6 @@ use super::error::S3Error;
 use super::request::{Need, ReqCtx, MAX_XML_BODY};
 use super::xml::{parse, Xml};
 use super::{empty_body, full_body, ResBody};
-use crate::api::signature::checksum::{Checksum, ChecksumAlgorithm};
 use crate::model::object::{Object, ObjectData, ObjectVersion, VersionState};
 use crate::util::ids::Uuid;
 use crate::util::time::unique_msec;
@@ -75,10 +74,6 @@ struct DeleteItem {
 pub async fn delete_objects(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let bucket = ctx.bucket(Need::Write).await?;
     let body = ctx.read_small_body(MAX_XML_BODY).await?;
-    if let Some(md5) = ctx.header("content-md5") {
-        let expected = Checksum::from_base64(ChecksumAlgorithm::Md5, md5)?;
-        expected.verify(&Checksum::compute(ChecksumAlgorithm::Md5, &body))?;
-    }
     let req: DeleteRequest = parse(&body)?;
     if req.object.len() > MAX_DELETE_KEYS {
         return Err(S3Error::MalformedXml(format!(

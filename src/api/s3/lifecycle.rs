@@ -14,7 +14,6 @@ use super::error::S3Error;
 use super::request::{Need, ReqCtx};
 use super::xml::Xml;
 use super::{empty_body, full_body, ResBody};
-use crate::api::signature::checksum::{Checksum, ChecksumAlgorithm};
 use crate::model::lifecycle::{LifecycleExpiration, LifecycleFilter, LifecycleRule, DAY_MS};
 use crate::util::time::{msec_to_rfc3339, parse_iso8601};
 
@@ -408,26 +407,6 @@ pub fn lifecycle_xml(rules: &[LifecycleRule]) -> String {
     x.finish("LifecycleConfiguration")
 }
 
-/// Checks `Content-MD5` and `x-amz-checksum-*` headers against a small body.
-fn check_integrity(ctx: &ReqCtx, body: &[u8]) -> Result<(), S3Error> {
-    if let Some(md5) = ctx.header("content-md5") {
-        let expected = Checksum::from_base64(ChecksumAlgorithm::Md5, md5)?;
-        expected.verify(&Checksum::compute(ChecksumAlgorithm::Md5, body))?;
-    }
-    for algo in [
-        ChecksumAlgorithm::Crc32,
-        ChecksumAlgorithm::Crc32c,
-        ChecksumAlgorithm::Crc64Nvme,
-        ChecksumAlgorithm::Sha1,
-        ChecksumAlgorithm::Sha256,
-    ] {
-        if let Some(v) = ctx.header(algo.header_name()) {
-            Checksum::from_base64(algo, v)?.verify(&Checksum::compute(algo, body))?;
-        }
-    }
-    Ok(())
-}
-
 async fn set_rules(
     ctx: &ReqCtx,
     mut bucket: crate::model::bucket::Bucket,
@@ -444,7 +423,6 @@ async fn set_rules(
 pub async fn put_lifecycle(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let bucket = ctx.bucket(Need::Owner).await?;
     let body = ctx.read_small_body(MAX_LIFECYCLE_BODY).await?;
-    check_integrity(&ctx, &body)?;
     let rules = parse_lifecycle(&body)?;
     set_rules(&ctx, bucket, Some(rules)).await?;
     Response::builder()

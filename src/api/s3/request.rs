@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use super::error::S3Error;
 use super::router::{route, Route};
 use super::S3Api;
+use crate::api::signature::checksum::{Checksum, ChecksumAlgorithm};
 use crate::api::signature::{
     check_request, decode_aws_chunked, ChunkedConfig, ContentSha256, RequestParts, TrailerHandle,
     VerifiedRequest, VerifyConfig,
@@ -163,7 +164,8 @@ impl ReqCtx {
             .unwrap_or_else(|| Box::pin(futures::stream::empty()))
     }
 
-    /// Reads a small body entirely (XML documents), checking its payload hash.
+    /// Reads a small body entirely (XML documents), checking its payload hash and the
+    /// `Content-MD5` / `x-amz-checksum-*` headers given for it.
     pub async fn read_small_body(&mut self, limit: usize) -> Result<Bytes, S3Error> {
         let mut body = self.take_body();
         let mut buf = BytesMut::new();
@@ -176,6 +178,11 @@ impl ReqCtx {
         }
         if let ContentSha256::Sha256(_) = self.verified.content_sha256 {
             self.verified.content_sha256.verify_body(&buf)?;
+        }
+        for algo in ChecksumAlgorithm::ALL {
+            if let Some(v) = self.header(algo.header_name()) {
+                Checksum::from_base64(algo, v)?.verify(&Checksum::compute(algo, &buf))?;
+            }
         }
         Ok(buf.freeze())
     }

@@ -16,7 +16,6 @@ use super::error::S3Error;
 use super::request::{Need, ReqCtx};
 use super::xml::{parse, Xml};
 use super::{empty_body, full_body, ResBody};
-use crate::api::signature::checksum::{Checksum, ChecksumAlgorithm};
 use crate::model::bucket::{
     RedirectAll, RedirectProtocol, RoutingRule, RuleCondition, RuleRedirect, WebsiteConfig,
 };
@@ -365,16 +364,6 @@ pub fn website_xml(w: &WebsiteConfig) -> String {
     x.finish("WebsiteConfiguration")
 }
 
-/// Checks `Content-MD5` and an `x-amz-checksum-*` header against a complete body.
-fn check_body_checksums(ctx: &ReqCtx, body: &[u8]) -> Result<(), S3Error> {
-    for algo in ChecksumAlgorithm::ALL {
-        if let Some(v) = ctx.header(algo.header_name()) {
-            Checksum::from_base64(algo, v)?.verify(&Checksum::compute(algo, body))?;
-        }
-    }
-    Ok(())
-}
-
 fn empty(status: StatusCode) -> Result<Response<ResBody>, S3Error> {
     Response::builder()
         .status(status)
@@ -386,7 +375,6 @@ fn empty(status: StatusCode) -> Result<Response<ResBody>, S3Error> {
 pub async fn put_website(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let mut bucket = ctx.bucket(Need::Owner).await?;
     let body = ctx.read_small_body(MAX_WEBSITE_BODY).await?;
-    check_body_checksums(&ctx, &body)?;
     let conf = parse_website(&body)?;
     if let Some(p) = bucket.params_mut() {
         p.website_config.update(Some(conf));
