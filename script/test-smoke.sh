@@ -170,6 +170,17 @@ t_cp_big() {
   awsc s3 cp "s3://$B/cli/big.bin" "$OUT/big.bin"
   cmp "$DATA/big.bin" "$OUT/big.bin"
 }
+t_cp_100() {
+  # 100 MiB: a multipart upload of several parts; compared by SHA-256 after the round trip, and
+  # the object's multipart ETag (-N suffix) checked.
+  head -c $((100 << 20)) /dev/urandom > "$WORK/100MiB.bin"
+  awsc s3 cp "$WORK/100MiB.bin" "s3://$B/cli/100MiB.bin"
+  awsc s3 cp "s3://$B/cli/100MiB.bin" "$OUT/100MiB.bin"
+  expect_eq "sha256 after the round trip" "$(sha256sum < "$OUT/100MiB.bin")" "$(sha256sum < "$WORK/100MiB.bin")"
+  has "$(awsc s3api head-object --bucket "$B" --key cli/100MiB.bin)" '"ETag": "\\"[0-9a-f]*-[0-9]*\\""'
+  awsc s3 rm "s3://$B/cli/100MiB.bin"
+  rm -f "$WORK/100MiB.bin" "$OUT/100MiB.bin"
+}
 t_ls() {
   local out
   out=$(awsc s3 ls "s3://$B/cli/")
@@ -196,6 +207,7 @@ t_sync() {
 }
 check "s3 cp small file up and down, cmp" t_cp_small
 check "s3 cp 20 MiB file up and down, cmp" t_cp_big
+check "s3 cp 100 MiB file (multipart) up and down, sha256 compared" t_cp_100
 check "s3 ls (objects and buckets)" t_ls
 check "s3 rm" t_rm
 check "s3 sync a tree up and back, diff -r" t_sync
@@ -731,6 +743,38 @@ t_dev_env_s3cmd() {
   . script/dev-env-s3cmd.sh
   has "$(s3cmd ls "s3://$GARAGE_BUCKET")" "s3://$GARAGE_BUCKET/dev.txt\$"
 }
+# The other clients through other nodes of the cluster: boto3 (node 3), restic (node 2).
+t_dev_boto3() {
+  . script/dev-env-aws.sh
+  local ep3
+  ep3=$(echo "$GARAGE_S3_ENDPOINTS" | awk '{print $3}')
+  python3 - "$ep3" "$GARAGE_REGION" "$GARAGE_KEY_ID" "$GARAGE_SECRET" "$GARAGE_BUCKET" \
+    "$DATA/big.bin" "$OUT/dev-boto3.bin" <<'PYEOF'
+import sys, filecmp, boto3
+from boto3.s3.transfer import TransferConfig
+ep, region, key, secret, bucket, src, dst = sys.argv[1:]
+s3 = boto3.client("s3", endpoint_url=ep, region_name=region, aws_access_key_id=key,
+                  aws_secret_access_key=secret)
+cfg = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=5 << 20)
+s3.upload_file(src, bucket, "dev/boto3-big.bin", Config=cfg)
+s3.download_file(bucket, "dev/boto3-big.bin", dst, Config=cfg)
+assert filecmp.cmp(src, dst, shallow=False), "boto3 round trip through node 3"
+PYEOF
+}
+t_dev_restic() {
+  . script/dev-env-aws.sh
+  local ep2
+  ep2=$(echo "$GARAGE_S3_ENDPOINTS" | awk '{print $2}')
+  drst() {
+    env -u AWS_CA_BUNDLE RESTIC_REPOSITORY="s3:$ep2/$GARAGE_BUCKET/restic" \
+      RESTIC_PASSWORD=smoke-test-password restic --no-cache -o s3.region="$GARAGE_REGION" "$@"
+  }
+  drst init
+  drst backup "$RTREE"
+  drst check --read-data
+  drst restore latest --target "$OUT/dev-restic"
+  diff -r --no-dereference "$RTREE" "$OUT/dev-restic$RTREE"
+}
 t_dev_cluster_restart() {
   bash script/dev-cluster.sh stop
   bash script/dev-cluster.sh start > /dev/null
@@ -747,6 +791,8 @@ check "dev-cluster.sh start 3: zones dc1..dc3, key and bucket" t_dev_cluster_sta
 check "dev-env-aws.sh: put through node 1, get through every node" t_dev_env_aws
 check "dev-env-rclone.sh: rclone lsf garage:" t_dev_env_rclone
 check "dev-env-s3cmd.sh: s3cmd ls" t_dev_env_s3cmd
+check "dev cluster: boto3 multipart upload and download through node 3" t_dev_boto3
+check "dev cluster: restic init, backup, check --read-data, restore through node 2" t_dev_restic
 check "dev-cluster.sh stop, start again: data kept" t_dev_cluster_restart
 
 # ---------------------------------------------------------------------------------------------
