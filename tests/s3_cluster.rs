@@ -564,3 +564,256 @@ fn multipart_upload_survives_a_node_killed_midway() {
         assert_eq!(md5, whole_md5, "content through the restarted node 3");
     });
 }
+
+/// Bucket configuration and the other endpoints across the nodes of a 3-node cluster: what is
+/// set through one node (website, CORS, lifecycle, quotas) is seen and applied through the
+/// others; SSE-C objects, UploadPartCopy and their errors behave the same through every node.
+#[test]
+fn configuration_and_endpoints_across_nodes() {
+    use aws_sdk_s3::types::{
+        CompletedMultipartUpload, CompletedPart, CorsConfiguration, CorsRule, ExpirationStatus,
+        IndexDocument, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+        WebsiteConfiguration,
+    };
+    use base64::Engine;
+    use md5::{Digest, Md5};
+
+    let rt = runtime();
+    let (nodes, _ids, key) = start_cluster();
+    let c: Vec<Client> = nodes.iter().map(|n| n.client(&key)).collect();
+    rt.block_on(async {
+        for cl in &c {
+            wait_async(CONVERGE, || async {
+                cl.head_bucket()
+                    .bucket(BUCKET)
+                    .send()
+                    .await
+                    .ok()
+                    .map(|_| ())
+            })
+            .await
+            .expect("the bucket is known everywhere");
+        }
+
+        // Website through node 1, read through nodes 2 and 3.
+        c[0].put_bucket_website()
+            .bucket(BUCKET)
+            .website_configuration(
+                WebsiteConfiguration::builder()
+                    .index_document(
+                        IndexDocument::builder()
+                            .suffix("home.html")
+                            .build()
+                            .expect("index"),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("PutBucketWebsite");
+        for cl in &c[1..] {
+            let got = wait_async(CONVERGE, || async {
+                cl.get_bucket_website().bucket(BUCKET).send().await.ok()
+            })
+            .await
+            .expect("website configuration replicated");
+            assert_eq!(got.index_document().map(|i| i.suffix()), Some("home.html"));
+        }
+
+        // CORS through node 2: node 3 answers preflights from it.
+        c[1].put_bucket_cors()
+            .bucket(BUCKET)
+            .cors_configuration(
+                CorsConfiguration::builder()
+                    .cors_rules(
+                        CorsRule::builder()
+                            .allowed_origins("https://app.example")
+                            .allowed_methods("PUT")
+                            .build()
+                            .expect("rule"),
+                    )
+                    .build()
+                    .expect("cors"),
+            )
+            .send()
+            .await
+            .expect("PutBucketCors");
+        let port3 = nodes[2].port;
+        let preflight = wait_for(CONVERGE, || {
+            let r = raw_request(
+                port3,
+                "OPTIONS",
+                &format!("/{BUCKET}/x"),
+                &[
+                    ("Origin".to_string(), "https://app.example".to_string()),
+                    (
+                        "Access-Control-Request-Method".to_string(),
+                        "PUT".to_string(),
+                    ),
+                ],
+                b"",
+            );
+            (r.status == 200).then_some(r)
+        })
+        .expect("node 3 answers the preflight from rules set through node 2");
+        assert_eq!(
+            preflight.header("access-control-allow-origin"),
+            Some("https://app.example")
+        );
+
+        // Lifecycle through node 3, read through node 1; a malformed one is refused everywhere.
+        c[2].put_bucket_lifecycle_configuration()
+            .bucket(BUCKET)
+            .lifecycle_configuration(
+                aws_sdk_s3::types::BucketLifecycleConfiguration::builder()
+                    .rules(
+                        LifecycleRule::builder()
+                            .id("tmp")
+                            .status(ExpirationStatus::Enabled)
+                            .filter(LifecycleRuleFilter::builder().prefix("tmp/").build())
+                            .expiration(LifecycleExpiration::builder().days(1).build())
+                            .build()
+                            .expect("rule"),
+                    )
+                    .build()
+                    .expect("lifecycle"),
+            )
+            .send()
+            .await
+            .expect("PutBucketLifecycleConfiguration");
+        let got = wait_async(CONVERGE, || async {
+            c[0].get_bucket_lifecycle_configuration()
+                .bucket(BUCKET)
+                .send()
+                .await
+                .ok()
+        })
+        .await
+        .expect("lifecycle replicated");
+        assert_eq!(got.rules().first().and_then(|r| r.id()), Some("tmp"));
+
+        // SSE-C: written through node 1 (multi-block), read through node 2 with the key only.
+        let k = [7u8; 32];
+        let kb = base64::engine::general_purpose::STANDARD.encode(k);
+        let km = base64::engine::general_purpose::STANDARD.encode(Md5::digest(k));
+        let secret_data = data(3 * MIB + 11, 77);
+        c[0].put_object()
+            .bucket(BUCKET)
+            .key("enc")
+            .sse_customer_algorithm("AES256")
+            .sse_customer_key(&kb)
+            .sse_customer_key_md5(&km)
+            .body(secret_data.clone().into())
+            .send()
+            .await
+            .expect("PutObject SSE-C");
+        let got = c[1]
+            .get_object()
+            .bucket(BUCKET)
+            .key("enc")
+            .sse_customer_algorithm("AES256")
+            .sse_customer_key(&kb)
+            .sse_customer_key_md5(&km)
+            .send()
+            .await
+            .expect("GetObject SSE-C through node 2");
+        assert!(read_body(got.body).await == secret_data, "SSE-C data");
+        assert_s3_err(
+            c[2].get_object().bucket(BUCKET).key("enc").send().await,
+            "InvalidRequest",
+            400,
+        );
+
+        // UploadPartCopy through node 3 from an object written through node 1.
+        let src = data(6 * MIB, 78);
+        put(&c[0], BUCKET, "src", &src).await;
+        let id = c[2]
+            .create_multipart_upload()
+            .bucket(BUCKET)
+            .key("assembled")
+            .send()
+            .await
+            .expect("Create")
+            .upload_id()
+            .expect("id")
+            .to_string();
+        let r = c[2]
+            .upload_part_copy()
+            .bucket(BUCKET)
+            .key("assembled")
+            .upload_id(&id)
+            .part_number(1)
+            .copy_source(format!("{BUCKET}/src"))
+            .copy_source_range(format!("bytes=0-{}", 5 * MIB - 1))
+            .send()
+            .await
+            .expect("UploadPartCopy");
+        let e1 = r
+            .copy_part_result()
+            .and_then(|p| p.e_tag())
+            .expect("etag")
+            .to_string();
+        assert_s3_err(
+            c[1].complete_multipart_upload()
+                .bucket(BUCKET)
+                .key("assembled")
+                .upload_id(&id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .parts(
+                            CompletedPart::builder()
+                                .part_number(1)
+                                .e_tag("\"bad\"")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .send()
+                .await,
+            "InvalidPart",
+            400,
+        );
+        c[1].complete_multipart_upload()
+            .bucket(BUCKET)
+            .key("assembled")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .parts(CompletedPart::builder().part_number(1).e_tag(&e1).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("Complete through node 2");
+        assert!(
+            get_bytes(&c[0], BUCKET, "assembled").await == src[..5 * MIB],
+            "copied part"
+        );
+    });
+
+    // Quotas set through node 1 apply to writes through node 3.
+    nodes[0]
+        .node
+        .ok(&["bucket", "set-quotas", BUCKET, "--max-objects", "1"]);
+    rt.block_on(async {
+        // A new key each try: an overwrite would not count as a new object.
+        let attempt = std::sync::atomic::AtomicUsize::new(0);
+        let r = wait_async(CONVERGE, || async {
+            let n = attempt.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match c[2]
+                .put_object()
+                .bucket(BUCKET)
+                .key(format!("one-too-many/{n}"))
+                .body(b"x".to_vec().into())
+                .send()
+                .await
+            {
+                Ok(_) => None,
+                Err(e) => Some(err_parts::<(), _>(Err(e))),
+            }
+        })
+        .await
+        .expect("the quota reaches node 3");
+        assert_eq!(r, (Some("QuotaExceeded".to_string()), 403));
+    });
+}
