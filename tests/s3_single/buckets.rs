@@ -35,14 +35,15 @@ async fn buckets_permissions_and_unimplemented_endpoints() {
         .send()
         .await
         .expect("CreateBucket with LocationConstraint");
-    let (_, status) = err_parts(
+    assert_s3_err(
         c.create_bucket()
             .bucket("elsewhere")
             .create_bucket_configuration(conf("eu-west-1"))
             .send()
             .await,
+        "IllegalLocationConstraintException",
+        400,
     );
-    assert_eq!(status, 400);
     c.delete_bucket()
         .bucket("located")
         .send()

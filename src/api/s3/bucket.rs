@@ -76,7 +76,7 @@ pub async fn create_bucket(mut ctx: ReqCtx) -> Result<Response<ResBody>, S3Error
         let conf: CreateBucketConfiguration = parse(&body)?;
         if let Some(loc) = conf.location_constraint {
             if loc != ctx.api.region {
-                return Err(S3Error::InvalidArgument(format!(
+                return Err(S3Error::IllegalLocationConstraint(format!(
                     "cannot create a bucket in region {loc:?}: this server's region is {:?}",
                     ctx.api.region
                 )));

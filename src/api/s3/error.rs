@@ -57,6 +57,9 @@ pub enum S3Error {
     InvalidBucketName(String),
     #[error("The XML you provided was not well-formed or did not validate against our published schema: {0}")]
     MalformedXml(String),
+    /// CreateBucket naming another region than this server's.
+    #[error("{0}")]
+    IllegalLocationConstraint(String),
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -115,6 +118,7 @@ impl S3Error {
             Self::InvalidBucketName(_) => "InvalidBucketName",
             Self::MalformedXml(_) => "MalformedXML",
             Self::InvalidArgument(_) => "InvalidArgument",
+            Self::IllegalLocationConstraint(_) => "IllegalLocationConstraintException",
             Self::InvalidRequest(_) => "InvalidRequest",
             Self::InvalidRange => "InvalidRange",
             Self::PreconditionFailed => "PreconditionFailed",
@@ -145,6 +149,7 @@ impl S3Error {
             Self::InvalidBucketName(_)
             | Self::MalformedXml(_)
             | Self::InvalidArgument(_)
+            | Self::IllegalLocationConstraint(_)
             | Self::InvalidRequest(_)
             | Self::BadDigest
             | Self::EntityTooLarge
