@@ -113,6 +113,12 @@ impl TableData {
         });
         let lkey = leaf_key(partition, &kh);
         let res: TxResult<(), ()> = self.db.transaction(|tx| {
+            // Apply only if the todo item still holds this value: the updater worker and a sync
+            // round's flush may process the same item concurrently, and a stale value applied
+            // after a newer one would leave the trie differing from the store for good.
+            if tx.get(&self.merkle_todo, key)?.as_deref() != Some(todo_value) {
+                return Ok(());
+            }
             let old_lh = tx
                 .get(&self.merkle_leaves, &lkey)?
                 .and_then(|v| Hash::try_from_slice(v.get(..32).unwrap_or_default()));
@@ -152,10 +158,7 @@ impl TableData {
                     }
                 }
             }
-            // Done with this todo item, unless it changed meanwhile.
-            if tx.get(&self.merkle_todo, key)?.as_deref() == Some(todo_value) {
-                tx.remove(&self.merkle_todo, key)?;
-            }
+            tx.remove(&self.merkle_todo, key)?;
             Ok(())
         });
         res.map_err(|e| TableError::Db {
@@ -300,5 +303,93 @@ pub async fn run_updater(
             _ = tokio::time::sleep(Duration::from_secs(10)) => (),
             _ = stop.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::db::{Transaction, TxOpResult};
+    use crate::table::schema::ErasedSchema;
+
+    /// Entries are `key=value` bytes; the tree key is a hash of the key (partition) ‖ the key.
+    struct RawSchema;
+
+    impl ErasedSchema for RawSchema {
+        fn name(&self) -> &'static str {
+            "raw"
+        }
+        fn tree_key(&self, entry: &[u8]) -> Result<Vec<u8>, TableError> {
+            let key = entry.split(|b| *b == b'=').next().unwrap_or_default();
+            let mut k = blake2sum(key).0.to_vec();
+            k.extend_from_slice(key);
+            Ok(k)
+        }
+        fn merge(&self, old: Option<&[u8]>, new: &[u8]) -> Result<Option<Vec<u8>>, TableError> {
+            Ok((old != Some(new)).then(|| new.to_vec()))
+        }
+        fn is_tombstone(&self, _: &[u8]) -> bool {
+            false
+        }
+        fn updated(
+            &self,
+            _: &mut Transaction<'_>,
+            _: Option<&[u8]>,
+            _: Option<&[u8]>,
+        ) -> TxOpResult<()> {
+            Ok(())
+        }
+        fn matches_filter(&self, _: &[u8], _: Option<&[u8]>) -> bool {
+            true
+        }
+    }
+
+    fn root_of(d: &TableData, entry: &[u8]) -> NodeSummary {
+        let key = RawSchema.tree_key(entry).expect("key");
+        d.merkle_node(&NodeKey::root(key[0])).expect("root")
+    }
+
+    /// A todo value applied late (the updater and a sync flush both held it) must not replace
+    /// the trie's leaf for a newer value: the trie must always end up matching the store.
+    #[test]
+    fn a_stale_todo_value_is_not_applied_after_a_newer_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = crate::db::OpenOptions {
+            engine: "sled".into(),
+            fsync: false,
+            sled_cache_capacity: 1 << 20,
+            sled_flush_every_ms: 0,
+        };
+        let db = crate::db::open(dir.path(), &opts).expect("db");
+        let d = TableData::open(&db, "raw", Arc::new(RawSchema)).expect("table");
+        d.update_entry(b"k=v1").expect("v1");
+        let stale: Vec<(Vec<u8>, Vec<u8>)> = d
+            .merkle_todo
+            .iter()
+            .expect("iter")
+            .map(|r| r.expect("item"))
+            .collect();
+        assert_eq!(stale.len(), 1);
+        d.update_entry(b"k=v2").expect("v2");
+        assert_eq!(d.merkle_update_batch(10).expect("batch"), 1);
+        let settled = root_of(&d, b"k=v2");
+        // The stale item arrives now.
+        for (k, v) in &stale {
+            d.merkle_apply(k, v).expect("apply");
+        }
+        assert_eq!(
+            root_of(&d, b"k=v2"),
+            settled,
+            "trie unchanged by the stale value"
+        );
+        // And it equals the trie of a table that only ever saw v2.
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        let db2 = crate::db::open(dir2.path(), &opts).expect("db");
+        let d2 = TableData::open(&db2, "raw", Arc::new(RawSchema)).expect("table");
+        d2.update_entry(b"k=v2").expect("v2");
+        d2.merkle_update_batch(10).expect("batch");
+        assert_eq!(root_of(&d2, b"k=v2"), settled);
     }
 }
