@@ -7,17 +7,19 @@
 #[path = "common/cluster.rs"]
 mod cluster;
 mod common;
+#[path = "common/s3_nodes.rs"]
+mod s3_nodes;
 #[path = "common/s3.rs"]
 mod s3util;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::Duration;
 
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
-use cluster::{Node, CONVERGE};
-use common::{free_port, wait_for};
+use cluster::CONVERGE;
+use common::wait_for;
+use s3_nodes::{start_nodes, S3Node};
 use s3util::*;
 
 const BUCKET: &str = "shared";
@@ -25,63 +27,6 @@ const MIB: usize = 1 << 20;
 /// Bound on the wait for a restarted node to receive what it missed (block resync starts
 /// 10 s after a reference arrives, then backs off on failures).
 const CATCH_UP: Duration = Duration::from_secs(180);
-
-/// A daemon of the test cluster with its S3 endpoint.
-struct S3Node {
-    node: Node,
-    port: u16,
-}
-
-impl S3Node {
-    fn new() -> Self {
-        let node = Node::new(3);
-        let port = free_port();
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&node.dir.config)
-            .expect("open config");
-        f.write_all(s3_config(port).as_bytes())
-            .expect("append [s3_api]");
-        Self { node, port }
-    }
-
-    fn client(&self, key: &(String, String)) -> Client {
-        client(self.port, &key.0, &key.1, "garage")
-    }
-
-    /// Items of a table in this node's local store, from `garage stats`.
-    fn table_items(&self, table: &str) -> Option<u64> {
-        let out = self.node.cli(&["stats"]);
-        if !out.status.success() {
-            return None;
-        }
-        String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-            let mut cells = l.split_whitespace();
-            (cells.next() == Some(table))
-                .then(|| cells.next()?.parse().ok())
-                .flatten()
-        })
-    }
-
-    /// Whether `garage block info` on this node says the block is stored here.
-    fn stores_block(&self, hash: &str) -> bool {
-        let out = self.node.cli(&["block", "info", hash]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        out.status.success()
-            && text
-                .lines()
-                .any(|l| l.starts_with("Stored here:") && !l.contains("Stored here: no"))
-    }
-}
-
-/// Waits until `node` shows layout `version` as current.
-fn wait_layout(node: &Node, version: u64) {
-    wait_for(CONVERGE, || {
-        let j = node.try_show_json()?;
-        (j["current"]["version"] == version).then_some(())
-    })
-    .unwrap_or_else(|| panic!("node {} never reached layout {version}", node.short()));
-}
 
 /// The hashes (hex) of the blocks of an object stored in 1 MiB blocks.
 fn block_hashes(body: &[u8]) -> Vec<String> {
@@ -135,29 +80,8 @@ async fn check_all(c: &Client, bucket: &str, want: &BTreeMap<String, Vec<u8>>, v
 /// Three daemons (rf 3, zones dc1..dc3) with a layout applied, a key allowed to create buckets
 /// and bucket [`BUCKET`] on which it has every permission.
 fn start_cluster() -> (Vec<S3Node>, Vec<String>, (String, String)) {
-    let mut nodes: Vec<S3Node> = (0..3).map(|_| S3Node::new()).collect();
-    for n in nodes.iter_mut() {
-        n.node.start();
-    }
-    let first = nodes[0].node.addr_spec();
-    for n in &nodes[1..] {
-        n.node.ok(&["node", "connect", &first]);
-    }
+    let nodes = start_nodes(3, 3);
     let ids: Vec<String> = nodes.iter().map(|n| n.node.id.clone()).collect();
-    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    for n in &nodes {
-        n.node.wait_healthy(&id_refs);
-    }
-    for (i, n) in nodes.iter().enumerate() {
-        let zone = format!("dc{}", i + 1);
-        nodes[0]
-            .node
-            .ok(&["layout", "assign", "-z", &zone, "-c", "1G", n.node.prefix()]);
-    }
-    nodes[0].node.ok(&["layout", "apply", "--version", "1"]);
-    for n in &nodes {
-        wait_layout(&n.node, 1);
-    }
 
     // A key and a bucket, through the CLI of node 1.
     let out = nodes[0].node.ok(&["key", "create", "s3-test"]);

@@ -9,17 +9,19 @@
 #[path = "common/cluster.rs"]
 mod cluster;
 mod common;
+#[path = "common/s3_nodes.rs"]
+mod s3_nodes;
 #[path = "common/s3.rs"]
 mod s3util;
 
-use std::io::Write;
 use std::time::Duration;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use cluster::{Node, CONVERGE};
-use common::{free_port, wait_for};
+use common::wait_for;
+use s3_nodes::{start_nodes, wait_layout, S3Node};
 use s3util::*;
 
 /// The bucket `--single-node` creates.
@@ -378,67 +380,6 @@ async fn quotas_are_enforced() {
     wait_usage("big upload", usage(7, 5001 + 5 * MIB as u64 + 10, 0), info);
 }
 
-/// A daemon of the three-node cluster with its S3 endpoint.
-struct S3Node {
-    node: Node,
-    port: u16,
-}
-
-impl S3Node {
-    fn new(rf: usize) -> Self {
-        let node = Node::new(rf);
-        let port = free_port();
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&node.dir.config)
-            .expect("open config");
-        f.write_all(s3_config(port).as_bytes())
-            .expect("append [s3_api]");
-        Self { node, port }
-    }
-
-    fn client(&self, key: &(String, String)) -> Client {
-        client(self.port, &key.0, &key.1, "garage")
-    }
-}
-
-/// Starts `n` connected daemons with replication factor `rf`, each in its own zone, and applies
-/// layout version 1.
-fn start_cluster(n: usize, rf: usize) -> Vec<S3Node> {
-    let mut nodes: Vec<S3Node> = (0..n).map(|_| S3Node::new(rf)).collect();
-    for n in nodes.iter_mut() {
-        n.node.start();
-    }
-    let first = nodes[0].node.addr_spec();
-    for n in &nodes[1..] {
-        n.node.ok(&["node", "connect", &first]);
-    }
-    let ids: Vec<String> = nodes.iter().map(|n| n.node.id.clone()).collect();
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    for n in &nodes {
-        n.node.wait_healthy(&ids);
-    }
-    for (i, n) in nodes.iter().enumerate() {
-        let zone = format!("dc{}", i + 1);
-        nodes[0]
-            .node
-            .ok(&["layout", "assign", "-z", &zone, "-c", "1G", n.node.prefix()]);
-    }
-    nodes[0].node.ok(&["layout", "apply", "--version", "1"]);
-    for n in &nodes {
-        wait_layout(&n.node, 1);
-    }
-    nodes
-}
-
-fn wait_layout(node: &Node, version: u64) {
-    wait_for(CONVERGE, || {
-        let j = node.try_show_json()?;
-        (j["current"]["version"] == version).then_some(())
-    })
-    .unwrap_or_else(|| panic!("node {} never reached layout {version}", node.short()));
-}
-
 /// Creates a key allowed on a new bucket [`BUCKET`], through the CLI of `node`, and waits until
 /// every node's S3 endpoint knows the bucket.
 fn key_and_bucket(rt: &tokio::runtime::Runtime, nodes: &[S3Node]) -> (String, String) {
@@ -489,7 +430,7 @@ fn object_items(node: &Node) -> Option<u64> {
 #[test]
 fn totals_follow_the_objects_to_their_new_node() {
     let rt = runtime();
-    let nodes = start_cluster(2, 1);
+    let nodes = start_nodes(2, 1);
     let key = key_and_bucket(&rt, &nodes);
     rt.block_on(async {
         let c = nodes[0].client(&key);
@@ -543,7 +484,7 @@ fn totals_follow_the_objects_to_their_new_node() {
 #[test]
 fn three_nodes_report_the_same_totals() {
     let rt = runtime();
-    let mut nodes = start_cluster(3, 3);
+    let mut nodes = start_nodes(3, 3);
     let key = key_and_bucket(&rt, &nodes);
     rt.block_on(async {
         let clients: Vec<Client> = nodes.iter().map(|n| n.client(&key)).collect();
