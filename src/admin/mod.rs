@@ -635,7 +635,9 @@ impl AdminService {
                             {
                                 let marker = crate::model::object::ObjectVersion {
                                     uuid: crate::util::ids::Uuid::random(),
-                                    timestamp: crate::api::s3::delete::next_timestamp(Some(o)),
+                                    timestamp: crate::api::s3::version_time::next_timestamp(Some(
+                                        o,
+                                    )),
                                     state: crate::model::object::VersionState::Complete(
                                         crate::model::object::ObjectData::DeleteMarker,
                                     ),

@@ -249,6 +249,7 @@ impl BlockManager {
             &msg,
             Some(body),
             permit,
+            None,
             self.opts(prio),
         )
         .await

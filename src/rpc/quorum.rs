@@ -133,22 +133,26 @@ pub async fn call_quorum<M: Rpc>(
 }
 
 /// Sends `msg` to every node of every set and returns once each set has reached its quorum
-/// (`quorum_of(set size)` successes). The requests still running then finish in the background,
-/// so every reachable replica gets the write. Fails as soon as some set can no longer reach its
-/// quorum, with every node's error.
+/// (`quorum_of(set size)` successes). With `linger`, it then keeps waiting for the other nodes'
+/// answers, for at most that long, so that when every node is up the write is on all of them
+/// when the call returns (a node that fails or stays silent only costs the linger). The requests
+/// still running then finish in the background, so every reachable replica gets the write.
+/// Fails as soon as some set can no longer reach its quorum, with every node's error.
 pub async fn call_write_sets<M: Rpc>(
     endpoint: &Endpoint<M>,
     sets: &[Vec<NodeId>],
     quorum_of: impl Fn(usize) -> usize,
     msg: &M,
+    linger: Option<Duration>,
     opts: CallOpts,
 ) -> Result<Vec<(NodeId, M::Response)>, RpcError> {
-    call_write_sets_with_body(endpoint, sets, quorum_of, msg, None, (), opts).await
+    call_write_sets_with_body(endpoint, sets, quorum_of, msg, None, (), linger, opts).await
 }
 
 /// [`call_write_sets`] with a body sent to every node as a stream (shared, not copied), and a
 /// `guard` (e.g. a memory reservation for the body) held until the last request has finished,
 /// including those that go on in the background after the quorum was reached.
+#[allow(clippy::too_many_arguments)]
 pub async fn call_write_sets_with_body<M: Rpc, G: Send + 'static>(
     endpoint: &Endpoint<M>,
     sets: &[Vec<NodeId>],
@@ -156,6 +160,7 @@ pub async fn call_write_sets_with_body<M: Rpc, G: Send + 'static>(
     msg: &M,
     body: Option<Bytes>,
     guard: G,
+    linger: Option<Duration>,
     opts: CallOpts,
 ) -> Result<Vec<(NodeId, M::Response)>, RpcError> {
     let payload = endpoint.encode(msg)?;
@@ -206,6 +211,16 @@ pub async fn call_write_sets_with_body<M: Rpc, G: Send + 'static>(
             .zip(&needed)
             .all(|(s, q)| count(s, &ok_nodes) >= *q);
         if all_reached {
+            if let Some(linger) = linger {
+                let deadline = tokio::time::Instant::now() + linger;
+                while let Ok(Some((node, res))) =
+                    tokio::time::timeout_at(deadline, in_flight.next()).await
+                {
+                    if let Ok(r) = res {
+                        ok.push((node, r));
+                    }
+                }
+            }
             if !in_flight.is_empty() {
                 tokio::spawn(async move {
                     while in_flight.next().await.is_some() {}

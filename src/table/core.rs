@@ -75,6 +75,7 @@ impl TableCore {
             &sets,
             move |n| repl.write_quorum(n),
             &msg,
+            self.replication.write_linger(),
             self.opts(Priority::Normal),
         )
         .await?;

@@ -2,9 +2,11 @@
 //! - [`Sharded`]: entries live on the nodes of their partition in the layout; reads go to the
 //!   read set, writes to every write set (during a layout transition, old and new nodes).
 //! - [`FullCopy`]: every node with a role stores everything; reads are local; writes go to all
-//!   nodes and need all but one.
+//!   nodes and need all but one, but wait (a bounded time) for the last one too, so that a change
+//!   acknowledged through one node is read by every node when all are up.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::ConsistencyMode;
 use crate::layout::manager::LayoutManager;
@@ -18,6 +20,10 @@ pub trait Replication: Send + Sync {
     /// Node sets that must each reach the write quorum.
     fn write_sets(&self, hash: &Hash) -> Vec<Vec<NodeId>>;
     fn write_quorum(&self, set_len: usize) -> usize;
+    /// How long a write waits, once it has its quorum, for the other nodes' answers.
+    fn write_linger(&self) -> Option<Duration> {
+        None
+    }
     /// Every node that should hold partition `partition` now (all listed layout versions).
     fn holders(&self, partition: u8) -> Vec<NodeId>;
     /// The partition of a hash for this strategy.
@@ -78,6 +84,9 @@ impl Replication for Sharded {
     }
 }
 
+/// Longest wait of a full-copy write for its last node, once all but one have it.
+pub const FULL_COPY_WRITE_LINGER: Duration = Duration::from_secs(5);
+
 /// Full-copy replication: every node with a role holds every entry.
 pub struct FullCopy {
     pub layout: Arc<LayoutManager>,
@@ -102,6 +111,13 @@ impl Replication for FullCopy {
     }
     fn write_quorum(&self, set_len: usize) -> usize {
         set_len.saturating_sub(1).max(1).min(set_len)
+    }
+    /// Reads are local: without waiting for the last node, a bucket created or a permission
+    /// given through one node could still be unknown to the next request on another node (or,
+    /// the local write being one of the three, even on this one). A node that is down answers
+    /// at once with an error; one that is silent delays the write by this bound only.
+    fn write_linger(&self) -> Option<Duration> {
+        Some(FULL_COPY_WRITE_LINGER)
     }
     fn holders(&self, _partition: u8) -> Vec<NodeId> {
         self.all_nodes()

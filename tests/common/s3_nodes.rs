@@ -21,13 +21,18 @@ pub struct S3Node {
 
 impl S3Node {
     pub fn new(rf: usize) -> Self {
+        Self::with_config(rf, "")
+    }
+
+    /// As [`Self::new`], with `extra` configuration after the `[s3_api]` section.
+    pub fn with_config(rf: usize, extra: &str) -> Self {
         let node = Node::new(rf);
         let port = free_port();
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(&node.dir.config)
             .expect("open config");
-        f.write_all(s3_config(port).as_bytes())
+        f.write_all(format!("{}{extra}", s3_config(port)).as_bytes())
             .expect("append [s3_api]");
         Self { node, port }
     }
@@ -64,7 +69,14 @@ impl S3Node {
 /// Starts `n` connected daemons with replication factor `rf`, each in its own zone `dcN`, and
 /// applies layout version 1.
 pub fn start_nodes(n: usize, rf: usize) -> Vec<S3Node> {
-    let mut nodes: Vec<S3Node> = (0..n).map(|_| S3Node::new(rf)).collect();
+    start_nodes_with(n, rf, "")
+}
+
+/// As [`start_nodes`], with `first_extra` configuration on the first node (e.g. `[s3_web]`).
+pub fn start_nodes_with(n: usize, rf: usize, first_extra: &str) -> Vec<S3Node> {
+    let mut nodes: Vec<S3Node> = (0..n)
+        .map(|i| S3Node::with_config(rf, if i == 0 { first_extra } else { "" }))
+        .collect();
     for n in nodes.iter_mut() {
         n.node.start();
     }

@@ -156,16 +156,7 @@ async fn hostile_keys_authentication_and_presigned_urls() {
         }
     };
     let fetch = |p: aws_sdk_s3::presigning::PresignedRequest| {
-        let uri = p.uri().to_string();
-        let path = uri
-            .split_once("127.0.0.1")
-            .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
-            .expect("path of the presigned URL");
-        let headers: Vec<(String, String)> = p
-            .headers()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        let port = node.s3_port;
+        let (port, path, headers) = presigned_target(&p);
         tokio::task::spawn_blocking(move || raw_request(port, "GET", &path, &headers, b""))
     };
     let ok = presign(PresigningConfig::expires_in(Duration::from_secs(300)).expect("cfg")).await;
@@ -195,16 +186,7 @@ async fn hostile_keys_authentication_and_presigned_urls() {
         .await
         .expect("presign PUT");
     assert_eq!(p.method(), "PUT");
-    let uri = p.uri().to_string();
-    let path = uri
-        .split_once("127.0.0.1")
-        .and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string()))
-        .expect("path");
-    let headers: Vec<(String, String)> = p
-        .headers()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
-    let port = node.s3_port;
+    let (port, path, headers) = presigned_target(&p);
     let r = tokio::task::spawn_blocking(move || {
         raw_request(port, "PUT", &path, &headers, b"uploaded by URL")
     })
@@ -235,4 +217,22 @@ async fn hostile_keys_authentication_and_presigned_urls() {
         .expect("raw GET");
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(xml_text(&r.text(), "Code"), Some("SignatureDoesNotMatch"));
+}
+
+/// Where a presigned request goes: the port of the endpoint its URL names (its `Host` is
+/// signed), its path and query, and its headers.
+fn presigned_target(
+    p: &aws_sdk_s3::presigning::PresignedRequest,
+) -> (u16, String, Vec<(String, String)>) {
+    let uri = p.uri().to_string();
+    let rest = uri
+        .strip_prefix("http://127.0.0.1:")
+        .expect("presigned URL on the test endpoint");
+    let slash = rest.find('/').expect("path of the presigned URL");
+    let port = rest[..slash].parse().expect("port of the presigned URL");
+    let headers = p
+        .headers()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    (port, rest[slash..].to_string(), headers)
 }

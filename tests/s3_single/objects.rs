@@ -379,3 +379,35 @@ async fn put_get_head_with_headers_ranges_and_conditions() {
     put(&c, BUCKET, "large", &small).await;
     assert_eq!(get_bytes(&c, BUCKET, "large").await, small);
 }
+
+/// Back-to-back writes of one key (on a cluster, each through the next node): every read sees
+/// the latest write, inline or in blocks, and a delete then a rewrite are ordered too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_overwrites_keep_the_latest() {
+    let node = SingleNode::start().await;
+    let c = node.client();
+    for i in 0..30u64 {
+        // Alternate small (inline) and multi-block bodies.
+        let body = if i % 3 == 2 {
+            data(MIB + 1000, i)
+        } else {
+            format!("write {i}").into_bytes()
+        };
+        put(&c, BUCKET, "hot", &body).await;
+        let got = get_bytes(&c, BUCKET, "hot").await;
+        assert!(got == body, "read after write {i} returned another version");
+        if i % 10 == 9 {
+            c.delete_object()
+                .bucket(BUCKET)
+                .key("hot")
+                .send()
+                .await
+                .expect("DeleteObject");
+            assert_s3_err(
+                c.get_object().bucket(BUCKET).key("hot").send().await,
+                "NoSuchKey",
+                404,
+            );
+        }
+    }
+}

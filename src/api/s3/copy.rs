@@ -21,6 +21,7 @@ use super::multipart::{part_number, part_target, store_part};
 use super::put::{object_headers, store_object, BodyHashes};
 use super::quota;
 use super::request::{Need, ReqBody, ReqCtx};
+use super::version_time::new_version_timestamp;
 use super::xml::Xml;
 use super::{full_body, ResBody};
 use crate::api::signature::canonical::percent_decode;
@@ -229,7 +230,7 @@ pub async fn copy_object(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
         ..src_meta.clone()
     };
     let uuid = Uuid::random();
-    let timestamp = unique_msec();
+    let timestamp = new_version_timestamp(ctx, &dst_bucket.id, &dst_key).await?;
     let data = match src_version.data() {
         Some(ObjectData::Inline(_, bytes)) => ObjectData::Inline(meta.clone(), bytes.clone()),
         Some(ObjectData::FirstBlock(_, first)) => {

@@ -7,24 +7,16 @@ use serde::Deserialize;
 
 use super::error::S3Error;
 use super::request::{Need, ReqCtx, MAX_XML_BODY};
+use super::version_time::next_timestamp;
 use super::xml::{parse, Xml};
 use super::{empty_body, full_body, ResBody};
 use crate::model::object::{Object, ObjectData, ObjectVersion, VersionState};
 use crate::util::ids::Uuid;
-use crate::util::time::unique_msec;
 
 /// Keys deleted concurrently by DeleteObjects.
 const DELETE_CONCURRENCY: usize = 16;
 /// Most keys in one DeleteObjects request (as S3).
 const MAX_DELETE_KEYS: usize = 1000;
-
-/// A timestamp newer than every version of `existing`.
-pub fn next_timestamp(existing: Option<&Object>) -> u64 {
-    let last = existing
-        .and_then(|o| o.versions().iter().map(|v| v.timestamp).max())
-        .unwrap_or(0);
-    unique_msec().max(last + 1)
-}
 
 /// Writes a delete marker for `key` if it has visible data. Returns whether it existed.
 pub async fn delete_key(ctx: &ReqCtx, bucket: &Uuid, key: &str) -> Result<bool, S3Error> {

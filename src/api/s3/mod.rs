@@ -31,6 +31,7 @@ pub mod put;
 pub mod quota;
 pub mod request;
 pub mod router;
+pub mod version_time;
 pub mod website;
 pub mod xml;
 

@@ -25,6 +25,7 @@ use super::mpu_checksum::UploadChecksum;
 use super::put::{check_body, expected, object_headers, store_blocks, BodyHashes, Expected};
 use super::quota;
 use super::request::{Need, ReqBody, ReqCtx, MAX_XML_BODY};
+use super::version_time::new_version_timestamp;
 use super::xml::{parse, Xml};
 use super::{empty_body, full_body, ResBody};
 use crate::api::signature::checksum::{Checksum, ChecksumAlgorithm};
@@ -111,7 +112,7 @@ pub async fn create(ctx: &ReqCtx) -> Result<Response<ResBody>, S3Error> {
     let uuid = Uuid::random();
     let version = ObjectVersion {
         uuid,
-        timestamp: unique_msec(),
+        timestamp: new_version_timestamp(ctx, &bucket.id, &key).await?,
         state: VersionState::Uploading {
             multipart: true,
             headers: object_headers(&ctx.headers),

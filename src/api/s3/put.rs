@@ -18,6 +18,7 @@ use super::encryption::{self, SseKey};
 use super::error::S3Error;
 use super::quota;
 use super::request::{Need, ReqBody, ReqCtx};
+use super::version_time::new_version_timestamp;
 use super::{empty_body, ResBody};
 use crate::api::signature::checksum::{Checksum, ChecksumAlgorithm, Checksummer};
 use crate::api::signature::ContentSha256;
@@ -29,7 +30,6 @@ use crate::model::object::{
 use crate::model::version::{Version, VersionBlock};
 use crate::net::frame::Priority;
 use crate::util::ids::{blake2sum, Uuid};
-use crate::util::time::unique_msec;
 
 /// Blocks written concurrently per upload.
 const BLOCKS_IN_FLIGHT: usize = 3;
@@ -320,7 +320,7 @@ pub(super) async fn store_object(
             encryption: sse.map(SseKey::stored),
         };
         let stored = encryption::seal(sse, head.freeze())?;
-        let timestamp = unique_msec();
+        let timestamp = new_version_timestamp(ctx, &bucket, key).await?;
         let version = ObjectVersion {
             uuid: Uuid::random(),
             timestamp,
@@ -335,7 +335,7 @@ pub(super) async fn store_object(
     }
 
     let uuid = Uuid::random();
-    let timestamp = unique_msec();
+    let timestamp = new_version_timestamp(ctx, &bucket, key).await?;
     let uploading = ObjectVersion {
         uuid,
         timestamp,

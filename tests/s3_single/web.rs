@@ -1,5 +1,4 @@
-//! The static website endpoint of a real `garage server --single-node` daemon (`[s3_web]` on an
-//! ephemeral port, root domain `.web.garage`): website access set through the CLI
+//! The static website endpoint (`[s3_web]` on an ephemeral port, root domain `.web.garage`): website access set through the CLI
 //! (`garage bucket website`) and through S3 (`put_bucket_website` with aws-sdk-s3), then plain
 //! HTTP/1.1 requests written by hand with the Host header under test.
 //!
@@ -9,27 +8,20 @@
 //! HEAD, Range, If-None-Match (304 with validators); 405; hostile paths; the S3 calls
 //! themselves (round trip, delete, errors and permissions).
 
-mod common;
-#[path = "common/raw_s3.rs"]
-mod raw_s3;
-#[path = "common/s3.rs"]
-mod s3util;
-
 use std::time::Duration;
 
+use crate::common::wait_for;
+use crate::s3 as raw_s3;
+use crate::s3util::*;
+use crate::*;
 use aws_sdk_s3::types::{
     Condition, ErrorDocument, IndexDocument, Protocol, Redirect, RedirectAllRequestsTo,
     RoutingRule, WebsiteConfiguration,
 };
 use aws_sdk_s3::Client;
-use common::wait_for;
-use s3util::*;
-
-/// The bucket `--single-node` creates.
-const BUCKET: &str = "default";
 const ROOT: &str = "web.garage";
 
-/// A single node with a website endpoint.
+/// A node (the single node, or node 1 of the cluster) with a website endpoint.
 struct Site {
     node: SingleNode,
     web_port: u16,
@@ -38,7 +30,7 @@ struct Site {
 
 impl Site {
     async fn start() -> Self {
-        let web_port = common::free_port();
+        let web_port = crate::common::free_port();
         let extra = format!(
             "\n[s3_web]\nbind_addr = \"127.0.0.1:{web_port}\"\nroot_domain = \".{ROOT}\"\nindex = \"index.html\"\n"
         );
