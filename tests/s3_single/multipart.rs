@@ -708,3 +708,84 @@ async fn multipart_checksums() {
         );
     }
 }
+
+/// The reference count `garage block info` shows (node 1 on a cluster) for the block `bytes`.
+fn refcount(node: &SingleNode, bytes: &[u8]) -> u64 {
+    let hash = garage::util::ids::blake2sum(bytes).to_hex();
+    let out = node.cli(&["block", "info", &hash]);
+    line_value(&out, "Reference count:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no reference count in:\n{out}"))
+}
+
+/// Waits (bounded) until the block `bytes` has reference count `rc`.
+async fn wait_refcount(node: &SingleNode, bytes: &[u8], rc: u64, what: &str) {
+    let ok = wait_async(std::time::Duration::from_secs(60), || async {
+        (refcount(node, bytes) == rc).then_some(())
+    })
+    .await;
+    assert!(ok.is_some(), "{what}: reference count never became {rc}");
+}
+
+/// The data of parts that end up unused is released through the cascade (version → block
+/// references → block reference counts): parts left out at Complete, parts of an aborted upload,
+/// and the parts of a completed object once it is overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unused_parts_are_freed_through_the_cascade() {
+    let node = SingleNode::start().await;
+    let c = node.client();
+    // Each part is two 1 MiB blocks and a bit; the blocks checked are each part's first.
+    let kept = data(5 * MIB + 100, 301);
+    let left_out = data(2 * MIB + 100, 302);
+    let aborted = data(2 * MIB + 100, 303);
+    let first_block = |d: &[u8]| d[..MIB].to_vec();
+
+    let id = create(&c, "mp/freed").await;
+    let e1 = upload(&c, "mp/freed", &id, 1, &kept).await;
+    upload(&c, "mp/freed", &id, 2, &left_out).await;
+    wait_refcount(&node, &first_block(&left_out), 1, "uploaded part").await;
+    c.complete_multipart_upload()
+        .bucket(BUCKET)
+        .key("mp/freed")
+        .upload_id(&id)
+        .multipart_upload(completed(&[(1, &e1)]))
+        .send()
+        .await
+        .expect("CompleteMultipartUpload with part 1 only");
+    assert_eq!(get_bytes(&c, BUCKET, "mp/freed").await, kept);
+    wait_refcount(
+        &node,
+        &first_block(&left_out),
+        0,
+        "part left out at Complete",
+    )
+    .await;
+    wait_refcount(&node, &first_block(&kept), 1, "part of the object").await;
+
+    let id = create(&c, "mp/aborted").await;
+    upload(&c, "mp/aborted", &id, 1, &aborted).await;
+    wait_refcount(&node, &first_block(&aborted), 1, "uploaded part").await;
+    c.abort_multipart_upload()
+        .bucket(BUCKET)
+        .key("mp/aborted")
+        .upload_id(&id)
+        .send()
+        .await
+        .expect("AbortMultipartUpload");
+    wait_refcount(
+        &node,
+        &first_block(&aborted),
+        0,
+        "part of an aborted upload",
+    )
+    .await;
+
+    put(&c, BUCKET, "mp/freed", b"small now").await;
+    wait_refcount(
+        &node,
+        &first_block(&kept),
+        0,
+        "part of an overwritten object",
+    )
+    .await;
+}
