@@ -248,11 +248,15 @@ impl TableSchema for ObjectTable {
         new: Option<&Object>,
     ) -> TxOpResult<()> {
         self.counters.record(tx, old, new)?;
-        let Some(old) = old else {
+        // Only a merge kills versions. An entry removed from this node (`new` is `None`) was
+        // handed over to the partition's new holders (offload) or was a tombstone collected by
+        // the GC: its versions live on elsewhere or are already dead, and must not be deleted
+        // cluster-wide from here.
+        let (Some(old), Some(new)) = (old, new) else {
             return Ok(());
         };
         for v in &old.versions {
-            let still = new.and_then(|n| n.versions.iter().find(|x| x.uuid == v.uuid));
+            let still = new.versions.iter().find(|x| x.uuid == v.uuid);
             let newly_dead = match still {
                 None => true,
                 Some(x) => {
