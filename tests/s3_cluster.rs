@@ -2,7 +2,8 @@
 //! `aws-sdk-s3`: objects written through one node are read through the others; with one node
 //! killed (SIGKILL) every operation still works through the two others; once it restarts, the
 //! objects written meanwhile reach it (metadata by anti-entropy, blocks by resync) and the
-//! cluster serves them even when another node is then lost.
+//! cluster serves them even when another node is then lost. Layout changes (a node joins, a node
+//! leaves) keep every object readable through every node.
 
 #[path = "common/cluster.rs"]
 mod cluster;
@@ -739,5 +740,150 @@ fn configuration_and_endpoints_across_nodes() {
         .await
         .expect("the quota reaches node 3");
         assert_eq!(r, (Some("QuotaExceeded".to_string()), 403));
+    });
+}
+
+/// Objects survive layout changes: a fourth node joins (partitions move onto it), then the first
+/// node is removed from the layout, hands everything over and is stopped. Every object (inline,
+/// multi-block, multipart) still reads back byte-identical through each remaining node, and
+/// still does with one more node down, so each has its replicas on the new layout.
+#[test]
+fn objects_survive_layout_changes() {
+    let rt = runtime();
+    let (mut nodes, _, key) = start_cluster();
+    let mut want: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for i in 0..12u64 {
+        let body = match i % 3 {
+            0 => data(100 + i as usize, i),
+            1 => data(2 * MIB + 500, i),
+            _ => data(MIB, i),
+        };
+        want.insert(format!("obj/{i:02}"), body);
+    }
+    let parts = [data(5 * MIB, 100), data(MIB + 7, 101)];
+    rt.block_on(async {
+        let c = nodes[0].client(&key);
+        for (k, body) in &want {
+            put(&c, BUCKET, k, body).await;
+        }
+        let id = c
+            .create_multipart_upload()
+            .bucket(BUCKET)
+            .key("obj/multipart")
+            .send()
+            .await
+            .expect("CreateMultipartUpload")
+            .upload_id()
+            .expect("upload id")
+            .to_string();
+        let mut done = aws_sdk_s3::types::CompletedMultipartUpload::builder();
+        for (n, p) in parts.iter().enumerate() {
+            let n = n as i32 + 1;
+            let etag = c
+                .upload_part()
+                .bucket(BUCKET)
+                .key("obj/multipart")
+                .upload_id(&id)
+                .part_number(n)
+                .body(p.clone().into())
+                .send()
+                .await
+                .expect("UploadPart")
+                .e_tag()
+                .expect("etag")
+                .to_string();
+            done = done.parts(
+                aws_sdk_s3::types::CompletedPart::builder()
+                    .part_number(n)
+                    .e_tag(etag)
+                    .build(),
+            );
+        }
+        c.complete_multipart_upload()
+            .bucket(BUCKET)
+            .key("obj/multipart")
+            .upload_id(&id)
+            .multipart_upload(done.build())
+            .send()
+            .await
+            .expect("CompleteMultipartUpload");
+    });
+    want.insert("obj/multipart".into(), parts.concat());
+    let all_blocks: Vec<String> = want
+        .values()
+        .filter(|b| b.len() > 3072)
+        .flat_map(|b| block_hashes(b))
+        .chain(parts.iter().flat_map(|p| block_hashes(p)))
+        .collect();
+
+    // A fourth node joins (layout version 2).
+    let mut n4 = S3Node::new(3);
+    n4.node.start();
+    n4.node.ok(&["node", "connect", &nodes[0].node.addr_spec()]);
+    let mut ids: Vec<String> = nodes.iter().map(|n| n.node.id.clone()).collect();
+    ids.push(n4.node.id.clone());
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    nodes[0].node.wait_healthy(&id_refs);
+    nodes[0].node.ok(&[
+        "layout",
+        "assign",
+        "-z",
+        "dc4",
+        "-c",
+        "1G",
+        n4.node.prefix(),
+    ]);
+    nodes[0].node.ok(&["layout", "apply", "--version", "2"]);
+    nodes.push(n4);
+    for n in &nodes {
+        s3_nodes::wait_layout(&n.node, 2);
+    }
+    rt.block_on(check_all(
+        &nodes[3].client(&key),
+        BUCKET,
+        &want,
+        "node 4 (joined)",
+    ));
+
+    // Node 1 leaves (version 3): it hands its data over, then stops.
+    let first = nodes[0].node.prefix().to_string();
+    nodes[1].node.ok(&["layout", "remove", &first]);
+    nodes[1].node.ok(&["layout", "apply", "--version", "3"]);
+    for n in &nodes[1..] {
+        s3_nodes::wait_layout(&n.node, 3);
+    }
+    for table in ["object_v1", "version_v1", "block_ref_v1"] {
+        wait_for(CATCH_UP, || {
+            (nodes[0].table_items(table)? == 0).then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "node 1 never handed its {table} entries over; its stats:\n{}\nlayout history:\n{}",
+                cluster::stdout(&nodes[0].node.cli(&["stats"])),
+                cluster::stdout(&nodes[1].node.cli(&["layout", "history"])),
+            )
+        });
+    }
+    for (i, n) in nodes.iter().enumerate().skip(1) {
+        wait_for(CATCH_UP, || {
+            all_blocks.iter().all(|h| n.stores_block(h)).then_some(())
+        })
+        .unwrap_or_else(|| panic!("node {} never got every block", i + 1));
+    }
+    nodes[0].node.stop();
+    rt.block_on(async {
+        for (i, n) in nodes.iter().enumerate().skip(1) {
+            let via = format!("node {} after node 1 left", i + 1);
+            check_all(&n.client(&key), BUCKET, &want, &via).await;
+        }
+    });
+
+    // One more node down: the two others still serve everything.
+    nodes[1].node.stop();
+    rt.block_on(async {
+        for (i, n) in nodes.iter().enumerate().skip(2) {
+            let via = format!("node {} with node 2 down", i + 1);
+            check_all(&n.client(&key), BUCKET, &want, &via).await;
+        }
     });
 }

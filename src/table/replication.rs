@@ -1,7 +1,8 @@
 //! Where a table's entries live and how many answers a read or a write needs (DESIGN.md §6–7).
 //! - [`Sharded`]: entries live on the nodes of their partition in the layout; reads go to the
 //!   read set, writes to every write set (during a layout transition, old and new nodes).
-//! - [`FullCopy`]: every node with a role stores everything; reads are local; writes go to all
+//! - [`FullCopy`]: every node with a role stores everything; reads are local (remote for a node
+//!   that joined and has not received everything yet); writes go to all
 //!   nodes and need all but one, but wait (a bounded time) for the last one too, so that a change
 //!   acknowledged through one node is read by every node when all are up.
 
@@ -100,8 +101,20 @@ impl FullCopy {
 }
 
 impl Replication for FullCopy {
+    /// This node, when it held the tables in the layout version reads are served from (the
+    /// oldest one not yet synced everywhere). A node that just got a role has not received
+    /// everything yet: until then it reads from one of that version's nodes (one answer is
+    /// enough: each has everything).
     fn read_nodes(&self, _hash: &Hash) -> Vec<NodeId> {
-        vec![self.layout.system.id()]
+        let me = self.layout.system.id();
+        self.layout.read(|h| {
+            let holders = &h.read_version().roles;
+            if holders.is_empty() || holders.contains_key(&me) {
+                vec![me]
+            } else {
+                holders.keys().copied().collect()
+            }
+        })
     }
     fn read_quorum(&self) -> usize {
         1
