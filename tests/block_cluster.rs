@@ -7,7 +7,10 @@
 //!   directory that exists without its marker is refused at start;
 //! - bit flips: a read through the damaged node returns correct data (from another replica) and
 //!   the damaged copy is moved aside and fetched again; `garage repair --yes scrub start` finds
-//!   and repairs damage that no read has touched.
+//!   and repairs damage that no read has touched;
+//! - a layout change (a fourth node joins): each block ends up on exactly the nodes of its
+//!   partition's new replica set, fetched by the new node and offloaded then deleted by the
+//!   former holders.
 
 #[path = "common/blocks.rs"]
 mod blocks;
@@ -17,7 +20,7 @@ mod common;
 #[path = "common/raw_s3.rs"]
 mod s3;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use blocks::*;
@@ -265,6 +268,126 @@ fn bit_flips_are_detected_served_around_and_repaired() {
     for i in 0..3 {
         for h in &hashes {
             assert!(has_valid_block(&c.data_dir(i), h), "node {i}, {h:?}");
+        }
+    }
+}
+
+/// Ignored until the object table's `updated` hook stops treating a local removal as a deletion:
+/// when a node offloads an object entry (its partition moved), the hook sees `new = None` and
+/// queues `Version::deleted` for every version with blocks, so the versions are deleted on every
+/// replica and their blocks freed cluster-wide (found by this test; see notes/audit-2-6.md).
+#[test]
+#[ignore = "data loss on offload: src/model/object.rs updated() cascades a local removal"]
+fn blocks_follow_their_partitions_after_a_layout_change() {
+    // A short deletion delay: a former holder deletes a block soon after it has handed it over.
+    const EXTRA: &str = "block_gc_delay_secs = 2";
+    let c = Cluster3::start(EXTRA);
+    let s3 = c.s3(0);
+    let objs = vec![("many-blocks", random_data(24 * BLOCK_SIZE + 5))];
+    for (k, d) in &objs {
+        s3.put_ok(BUCKET, k, d, T);
+    }
+    let hashes = all_hashes(&objs);
+    for (i, n) in c.nodes.iter().enumerate() {
+        wait_all_blocks(&c.data_dir(i), &hashes, "initial replication", || {
+            n.dir.log()
+        });
+        for h in &hashes {
+            wait_for(T, || (refcount(&n.dir, h) == Some(1)).then_some(()))
+                .unwrap_or_else(|| panic!("{h:?} never referenced on node {}", i + 1));
+        }
+    }
+
+    // A fourth node in its own zone: with rf 3, every node now holds 3/4 of the partitions.
+    let mut n4 = cluster::Node::new(3);
+    n4.dir
+        .append_config(&format!("block_size = {BLOCK_SIZE}\n{EXTRA}"));
+    n4.start();
+    let n1 = &c.nodes[0];
+    n4.ok(&["node", "connect", &n1.addr_spec()]);
+    let mut ids: Vec<&str> = c.nodes.iter().map(|n| n.id.as_str()).collect();
+    ids.push(&n4.id);
+    n1.wait_healthy(&ids);
+    n1.ok(&["layout", "assign", "-z", "dc4", "-c", "1G", n4.prefix()]);
+    n1.ok(&["layout", "apply", "--version", "2"]);
+    let layout = wait_for(cluster::CONVERGE, || {
+        let j = n1.try_show_json()?;
+        (j["current"]["version"] == 2).then_some(j)
+    })
+    .expect("layout version 2");
+    let partitions = layout["current"]["partitions"]
+        .as_array()
+        .expect("partitions")
+        .clone();
+    let holds = |h: &Hash, id: &str| {
+        partitions[h.0[0] as usize]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|n| n == id))
+    };
+    let dirs: Vec<(String, PathBuf)> = c
+        .nodes
+        .iter()
+        .chain(std::iter::once(&n4))
+        .map(|n| (n.id.clone(), n.dir.path().join("data")))
+        .collect();
+    // The test means something: node 4 gains blocks and the former holders lose some.
+    let moves = |(id, dir): &(String, PathBuf)| {
+        hashes
+            .iter()
+            .filter(|h| holds(h, id) != has_valid_block(dir, h))
+            .count()
+    };
+    assert!(moves(&dirs[3]) > 0, "node 4 gets no block");
+    assert!(
+        dirs[..3].iter().map(moves).sum::<usize>() > 0,
+        "no former holder loses a block"
+    );
+    let misplaced = || -> Vec<String> {
+        let mut bad = vec![];
+        for h in &hashes {
+            for (id, dir) in &dirs {
+                let (should, has) = (holds(h, id), block_file(dir, h).is_some());
+                if should != has || (has && !has_valid_block(dir, h)) {
+                    bad.push(format!(
+                        "{}: on {} = {has}, should be {should}",
+                        h.to_hex(),
+                        &id[..16]
+                    ));
+                }
+            }
+        }
+        bad
+    };
+    let mut last = vec![];
+    let placed = wait_for(REPLICATE, || {
+        last = misplaced();
+        last.is_empty().then_some(())
+    });
+    if placed.is_none() {
+        let h = hashes[0].to_hex();
+        for n in c.nodes.iter().chain(std::iter::once(&n4)) {
+            eprintln!(
+                "node {}: {} block files; garage block info {h}:\n{}",
+                n.short(),
+                count_block_files(&n.dir.path().join("data")),
+                cluster::stdout(&n.cli(&["block", "info", &h])),
+            );
+        }
+    }
+    assert!(
+        placed.is_some(),
+        "{} misplaced blocks, e.g. {:?}",
+        last.len(),
+        &last[..last.len().min(5)],
+    );
+    for i in 0..3 {
+        for (k, d) in &objs {
+            assert_eq!(
+                &c.s3(i).get_ok(BUCKET, k, T),
+                d,
+                "GET {k} through node {}",
+                i + 1
+            );
         }
     }
 }
