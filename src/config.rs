@@ -282,9 +282,36 @@ pub fn parse_config(
 ) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
         path: origin.to_string(),
-        message: e.message().to_string(),
+        message: toml_error_message(text, &e),
     })?;
     resolve(raw, overrides)
+}
+
+/// Largest list of accepted keys quoted in an unknown-key error; longer ones (the top level has
+/// dozens of keys) are replaced by a pointer to the reference.
+const MAX_QUOTED_KEYS: usize = 8;
+
+/// The parser's message, prefixed with the line at fault. For an unknown key, serde lists every
+/// accepted key: a short list (a section) helps spot a typo, a long one buries the key at fault.
+fn toml_error_message(text: &str, e: &toml::de::Error) -> String {
+    let mut message = e.message().trim().to_string();
+    if let Some((unknown, expected)) = message.split_once(", expected one of ") {
+        if expected.matches('`').count() / 2 > MAX_QUOTED_KEYS {
+            message = format!(
+                "{unknown} (the accepted keys are listed in doc/reference/configuration.md)"
+            );
+        }
+    }
+    match e.span() {
+        Some(span) => {
+            let line = text
+                .get(..span.start)
+                .map_or(0, |before| before.matches('\n').count())
+                + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
 }
 
 fn parse_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {

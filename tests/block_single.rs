@@ -220,6 +220,22 @@ fn block_cli_commands_against_a_daemon() {
     assert!(stats.contains("Referenced blocks: 9"), "{stats}");
     assert!(stats.contains("Resync queue length: "), "{stats}");
     assert!(stats.contains("Blocks with resync errors: 0"), "{stats}");
+    // The tables: their workers, their queues in `stats`, and `repair tables`.
+    for worker in ["Merkle", "sync", "GC", "queue"] {
+        let name = format!("object_v1 {worker}");
+        assert!(out.contains(&name), "{name} in:\n{out}");
+    }
+    let header = stats
+        .lines()
+        .find(|l| l.starts_with("Table"))
+        .unwrap_or_else(|| panic!("no table header in:\n{stats}"));
+    for column in ["Items", "Merkle todo", "GC todo", "Insert queue"] {
+        assert!(header.contains(column), "{column} in {header:?}");
+    }
+    let out = n.cli(&["repair", "--yes", "tables"]);
+    assert!(out.contains("Anti-entropy started for"), "{out}");
+    let e = cli_fails(&n.dir, &["repair", "tables"]);
+    assert!(e.contains("--yes"), "{e}");
     let errors = n.cli(&["block", "list-errors"]);
     assert!(!errors.contains(&hl[1].to_hex()), "{errors}");
 

@@ -187,6 +187,63 @@ fn bad_layout_input_is_refused_with_one_clear_line() {
     );
     let e = a.fails(&["layout", "remove", b.prefix()]);
     assert!(e.contains("has no role to remove"), "{e}");
+
+    // The accepted forms of -g and --replace (staged only: two nodes cannot hold rf 3).
+    a.ok(&[
+        "layout",
+        "assign",
+        "-z",
+        "dc1",
+        "-g",
+        "-t",
+        "gw",
+        a.prefix(),
+    ]);
+    let j = a.show_json();
+    let staged = &j["staged_roles"][&a.id];
+    assert_eq!(staged["zone"], "dc1", "{j:#}");
+    assert!(
+        staged["capacity"].is_null(),
+        "a gateway has no capacity: {j:#}"
+    );
+    let text = a.ok(&["layout", "show"]);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(a.short()))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("gateway") && row.contains("gw"), "{row}");
+    // A capacity turns it into a storage node, keeping its zone.
+    a.ok(&["layout", "assign", "-c", "1T", a.prefix()]);
+    assert_eq!(
+        a.show_json()["staged_roles"][&a.id]["capacity"],
+        1_000_000_000_000u64
+    );
+    // --replace: the old node's removal and the new node's role are staged together.
+    a.ok(&[
+        "layout",
+        "assign",
+        "-z",
+        "dc2",
+        "-c",
+        "2T",
+        "--replace",
+        a.prefix(),
+        b.prefix(),
+    ]);
+    let j = a.show_json();
+    let staged = j["staged_roles"].as_object().expect("staged roles");
+    assert!(
+        staged.get(&a.id).is_some_and(|r| r.is_null()),
+        "removal of the replaced node: {j:#}"
+    );
+    assert_eq!(staged[&b.id]["zone"], "dc2", "{j:#}");
+    assert_eq!(staged[&b.id]["capacity"], 2_000_000_000_000u64, "{j:#}");
+    // Zone redundancy, accepted values.
+    for (arg, shown) in [("2", "2"), ("max", "maximum")] {
+        let out = a.ok(&["layout", "config", "-r", arg]);
+        assert!(out.contains("staged"), "{out}");
+        assert_eq!(a.show_json()["staged_zone_redundancy"], shown);
+    }
 }
 
 /// Rewrites the `replication_factor` line of a node's configuration.

@@ -416,11 +416,18 @@ fn daemon_with_another_secret_cannot_join() {
         bad.log()
     );
     let bad_id = hex::encode(bad.node_id_bytes().expect("id"));
-    // The other side logs its failure too.
+    // The other side logs its failure too, with the likely cause.
     let logged = wait_for(Duration::from_secs(10), || {
         bad.log().contains("cannot connect to").then_some(())
     });
     assert!(logged.is_some(), "its log:\n{}", bad.log());
+    let line = bad
+        .log()
+        .lines()
+        .find(|l| l.contains("cannot connect to"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(line.contains("rpc_secret"), "{line}");
     let log1 = n1.log();
     let refusal = log1
         .lines()

@@ -97,6 +97,29 @@ fn three_nodes_mesh_detect_failure_and_recover() {
     }
     println!("full mesh of 3 nodes formed in {:?}", start.elapsed());
 
+    // The nodes exchange their status: node 1 shows each node's hostname and free data space.
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let mut last = String::new();
+    let exchanged = wait_for(MESH_WAIT, || {
+        let out = n1.run(&["status"]);
+        last = String::from_utf8_lossy(&out.stdout).to_string();
+        ids.iter()
+            .all(|id| {
+                last.lines().any(|l| {
+                    l.starts_with(&id[..16])
+                        && (hostname.is_empty() || l.contains(&hostname))
+                        && l.trim_end().ends_with("%)")
+                })
+            })
+            .then_some(())
+    });
+    assert!(
+        exchanged.is_some(),
+        "hostname {hostname:?} and free space of every node in:\n{last}"
+    );
+
     // Node 3 persisted the two others; wait until it has (the list is saved every 0.5 s).
     let peer_list = n3.meta_dir().join("peer_list");
     let persisted = wait_for(Duration::from_secs(10), || {

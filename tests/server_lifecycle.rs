@@ -166,6 +166,16 @@ fn bad_configurations_end_with_one_clear_line() {
         e.contains("metadata_dir") && e.contains(&blocker.display().to_string()),
         "{e}"
     );
+    // metadata_dir that exists but where no file can be created, even by root.
+    #[cfg(target_os = "linux")]
+    {
+        let text = valid("", s).replace(&format!("\"{}\"", s.join("meta").display()), "\"/proc\"");
+        let e = config_error(&text);
+        assert!(
+            e.contains("metadata_dir") && e.contains("/proc") && e.contains("not writable"),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::admin::layout::{AssignRequest, HistoryView, LayoutShow, VersionView};
 use crate::admin::{AdminResponse, AdminRpc};
-use crate::layout::{NodeRole, ZoneRedundancy};
+use crate::layout::{ChangeStats, NodeRole, ZoneRedundancy};
 use crate::util::ids::NodeId;
 use crate::util::size::{format_size, parse_size};
 use crate::util::time::msec_to_rfc3339;
@@ -204,9 +204,25 @@ fn version_summary(v: &VersionView) -> String {
                 c.moved_share() * 100.0,
                 c.moved_replicas
             ));
+            out.push_str(&format!(
+                "Partitions by number of new replicas: {}\n",
+                changed_replicas_shares(c)
+            ));
         }
     }
     out
+}
+
+/// `0: 62.5%, 1: 37.5%, …`: share of the 256 partitions that get 0, 1, 2… new replicas (the
+/// quality measure of DESIGN.md §5: the higher the share of 0 and the lower the others, the
+/// less data moves).
+fn changed_replicas_shares(c: &ChangeStats) -> String {
+    c.by_changed_replicas
+        .iter()
+        .enumerate()
+        .map(|(k, n)| format!("{k}: {:.1}%", *n as f64 * 100.0 / 256.0))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The text of `garage layout show`.
@@ -293,6 +309,7 @@ fn assignment_json(v: &VersionView) -> serde_json::Value {
         "usable_capacity": v.stats.as_ref().map(|s| s.usable_capacity),
         "moved_partitions": v.stats.as_ref().and_then(|s| s.changes.as_ref()).map(|c| c.moved_partitions),
         "moved_replicas": v.stats.as_ref().and_then(|s| s.changes.as_ref()).map(|c| c.moved_replicas),
+        "by_changed_replicas": v.stats.as_ref().and_then(|s| s.changes.as_ref()).map(|c| c.by_changed_replicas.clone()),
         "partitions": partitions,
     })
 }
@@ -361,4 +378,68 @@ fn format_history(h: &HistoryView) -> String {
     }
     out.push_str(&format_table(&rows));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::layout::history::LayoutVersion;
+    use crate::layout::{assignment_stats, compute_assignment, LayoutParams};
+
+    fn roles(n: u8) -> BTreeMap<NodeId, NodeRole> {
+        (1..=n)
+            .map(|i| {
+                (
+                    NodeId([i; 32]),
+                    NodeRole::storage(format!("dc{i}"), 1 << 40),
+                )
+            })
+            .collect()
+    }
+
+    /// The preview of adding a fourth node to three (rf 3) says how many partitions move, and
+    /// the share of partitions getting 0, 1, 2 or 3 new replicas, in text and in JSON.
+    #[test]
+    fn preview_shows_the_share_of_partitions_by_new_replicas() {
+        let params = LayoutParams::new(3);
+        let before = compute_assignment(&params, &roles(3), None).expect("3 nodes");
+        let after = compute_assignment(&params, &roles(4), Some(&before)).expect("4 nodes");
+        let stats = assignment_stats(&roles(4), &after, Some(&before));
+        let changes = stats
+            .changes
+            .clone()
+            .expect("compared with the previous one");
+        // A fourth node of equal capacity takes 3/4 of 256 partitions, one new replica each.
+        assert_eq!(changes.by_changed_replicas, vec![64, 192, 0, 0]);
+        let view = VersionView {
+            layout: LayoutVersion {
+                version: 2,
+                params,
+                roles: roles(4),
+                assignment: Some(after),
+                applied_at: 0,
+            },
+            stats: Some(stats),
+        };
+        let text = version_summary(&view);
+        assert!(
+            text.contains("Partitions that would move: 192 of 256 (75.0%), 192 replica copies"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Partitions by number of new replicas: 0: 25.0%, 1: 75.0%, 2: 0.0%, 3: 0.0%\n"
+            ),
+            "{text}"
+        );
+        let json = assignment_json(&view);
+        assert_eq!(
+            json["by_changed_replicas"],
+            json!([64, 192, 0, 0]),
+            "{json:#}"
+        );
+        assert_eq!(json["moved_partitions"], 192, "{json:#}");
+    }
 }

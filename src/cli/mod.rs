@@ -105,6 +105,30 @@ mod tests {
     fn command_definition_is_consistent() {
         super::command().debug_assert();
     }
+
+    /// `garage --help` and `garage <cmd> --help` explain every command and every option.
+    #[test]
+    fn every_command_and_option_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} <{}>", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = vec![];
+        let mut cmd = super::command();
+        cmd.build();
+        walk(&cmd, "garage", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }
 
 /// `garage node …`

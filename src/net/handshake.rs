@@ -75,7 +75,7 @@ impl fmt::Display for HandshakeStep {
 /// Why a handshake failed. Each variant names the step that rejected the peer.
 #[derive(Debug, thiserror::Error)]
 pub enum HandshakeError {
-    #[error("handshake I/O error on the {step}: {source}")]
+    #[error("handshake I/O error on the {step}: {source}{}", io_hint(*.step, .source))]
     Io {
         step: HandshakeStep,
         #[source]
@@ -94,6 +94,16 @@ pub enum HandshakeError {
         step: &'static str,
         missing: &'static str,
     },
+}
+
+/// What an I/O error most likely means: a server that closes the connection instead of
+/// answering the client's hello has rejected its HMAC, i.e. uses another network key.
+fn io_hint(step: HandshakeStep, source: &std::io::Error) -> &'static str {
+    if step == HandshakeStep::ServerHello && source.kind() == std::io::ErrorKind::UnexpectedEof {
+        " (the peer closed the connection after our hello: is its rpc_secret the same as ours?)"
+    } else {
+        ""
+    }
 }
 
 /// Box-stream keys and initial nonces produced by a successful handshake.

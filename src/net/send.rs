@@ -283,6 +283,34 @@ mod tests {
         })
     }
 
+    /// The scheduler always sends a chunk of the highest priority that has one ready, whatever
+    /// the order in which messages were queued, and messages of one priority take turns chunk by
+    /// chunk; a High message queued in the middle of Background ones overtakes what is left.
+    #[test]
+    fn higher_priorities_go_first_and_equal_ones_take_turns() {
+        let notify = Arc::new(Notify::new());
+        let mut queues: [VecDeque<Pending>; 3] = Default::default();
+        // Queued lowest priority first: arrival order must not decide.
+        for (id, prio, len) in [
+            (1, Priority::Background, 3 * CHUNK_MAX),
+            (2, Priority::Background, 2 * CHUNK_MAX),
+            (3, Priority::Normal, 2 * CHUNK_MAX),
+            (4, Priority::High, 2 * CHUNK_MAX),
+            (5, Priority::High, 10),
+        ] {
+            apply(message(id, prio, len), &mut queues, &notify);
+        }
+        let mut order = vec![];
+        while let Some(c) = pick_chunk(&mut queues) {
+            assert!(c.data.len() <= CHUNK_MAX, "chunk of {} bytes", c.data.len());
+            order.push(c.id);
+            if order.len() == 6 {
+                apply(message(6, Priority::High, 10), &mut queues, &notify);
+            }
+        }
+        assert_eq!(order, vec![4, 5, 4, 3, 3, 1, 6, 2, 1, 2, 1]);
+    }
+
     /// A message dropped after its first chunks went out is ended by a cancel chunk (the peer
     /// would otherwise wait for its end forever); one dropped before it started leaves no trace.
     #[tokio::test]

@@ -231,3 +231,38 @@ impl System {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `bootstrap_peers` and `garage node connect` take host names, resolved here; malformed
+    /// specifications say what form is expected.
+    #[tokio::test]
+    async fn peers_are_resolved_from_host_names() {
+        let id = "ab".repeat(32);
+        let (got, addr) = System::resolve_peer(&format!("{id}@localhost:3901"))
+            .await
+            .expect("localhost resolves");
+        assert_eq!(got.to_hex(), id);
+        assert!(addr.ip().is_loopback(), "{addr}");
+        assert_eq!(addr.port(), 3901);
+        let (_, addr) = System::resolve_peer(&format!("{id}@127.0.0.1:3902"))
+            .await
+            .expect("an IP address");
+        assert_eq!(addr, "127.0.0.1:3902".parse().expect("addr"));
+
+        let e = System::resolve_peer("localhost:3901")
+            .await
+            .expect_err("no id");
+        assert!(e.contains("<node id>@<host>:<port>"), "{e}");
+        let e = System::resolve_peer("abcd@localhost:3901")
+            .await
+            .expect_err("short id");
+        assert!(e.contains("64 hex"), "{e}");
+        let e = System::resolve_peer(&format!("{id}@localhost"))
+            .await
+            .expect_err("no port");
+        assert!(e.contains("cannot resolve"), "{e}");
+    }
+}

@@ -66,6 +66,11 @@ async fn handshake_fails_with_other_network_key() {
         ),
         "{client_err}"
     );
+    // The client only sees the connection closed: its error suggests the likely cause.
+    assert!(
+        client_err.to_string().contains("rpc_secret"),
+        "{client_err}"
+    );
 }
 
 #[tokio::test]
