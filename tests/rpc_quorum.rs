@@ -9,7 +9,7 @@
 //! - a read (`send_all_at_once = false`) asks only as many nodes as its quorum, in the given
 //!   order, and asks the next one only when one fails;
 //! - `call_write_sets` needs the quorum of every set and fails as soon as one set cannot reach
-//!   it.
+//!   it; with a linger it also waits for the other nodes, for at most that long.
 
 mod common;
 
@@ -258,19 +258,64 @@ async fn write_sets_each_need_their_quorum() {
     let majority = |n: usize| n / 2 + 1;
 
     // One set of three with one failing node: 2 of 3 is enough.
-    let answers = call_write_sets(&c.caller, &[vec![a, b, f]], majority, &Ask, opts)
+    let answers = call_write_sets(&c.caller, &[vec![a, b, f]], majority, &Ask, None, opts)
         .await
         .expect("2 of 3");
     assert_eq!(numbers(&answers), vec![0, 1]);
 
     // Two sets (a layout transition): the second, {b, f}, cannot get 2 of 2.
-    let err = call_write_sets(&c.caller, &[vec![a, b], vec![b, f]], |n| n, &Ask, opts)
-        .await
-        .expect_err("the second set misses its quorum");
+    let err = call_write_sets(
+        &c.caller,
+        &[vec![a, b], vec![b, f]],
+        |n| n,
+        &Ask,
+        None,
+        opts,
+    )
+    .await
+    .expect_err("the second set misses its quorum");
     assert!(
         matches!(&err, RpcError::Quorum { errors, .. } if errors.iter().any(|(n, _)| *n == f)),
         "{err}"
     );
     // Each node is called once even when it is in several sets.
     assert_eq!(c.servers[1].started.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linger_waits_for_the_last_node_within_its_bound() {
+    let c = Cluster::new(&[
+        (false, Duration::ZERO),
+        (false, Duration::ZERO),
+        (false, Duration::from_millis(1500)),
+    ])
+    .await;
+    let opts = CallOpts::new(Priority::Normal, Duration::from_secs(60));
+    let sets = [c.ids.clone()];
+    let majority = |n: usize| n / 2 + 1;
+
+    // Without a linger: back at the quorum, the slow node still running.
+    let answers = call_write_sets(&c.caller, &sets, majority, &Ask, None, opts)
+        .await
+        .expect("quorum");
+    assert_eq!(numbers(&answers), vec![0, 1]);
+
+    // A linger longer than the slow node: all three answered when the call returns.
+    let answers = call_write_sets(&c.caller, &sets, majority, &Ask, Some(WAIT), opts)
+        .await
+        .expect("quorum");
+    assert_eq!(numbers(&answers), vec![0, 1, 2]);
+
+    // A linger shorter than the slow node: back after the linger with the quorum only.
+    let answers = call_write_sets(
+        &c.caller,
+        &sets,
+        majority,
+        &Ask,
+        Some(Duration::from_millis(100)),
+        opts,
+    )
+    .await
+    .expect("quorum");
+    assert_eq!(numbers(&answers), vec![0, 1]);
 }
