@@ -85,11 +85,7 @@ fn start_cluster() -> (Vec<S3Node>, Vec<String>, (String, String)) {
     let ids: Vec<String> = nodes.iter().map(|n| n.node.id.clone()).collect();
 
     // A key and a bucket, through the CLI of node 1.
-    let out = nodes[0].node.ok(&["key", "create", "s3-test"]);
-    let key = (
-        line_value(&out, "Key ID:").unwrap_or_else(|| panic!("Key ID in {out}")),
-        line_value(&out, "Secret key:").unwrap_or_else(|| panic!("Secret key in {out}")),
-    );
+    let key = created_key(&nodes[0].node.ok(&["key", "create", "s3-test"]));
     nodes[0]
         .node
         .ok(&["key", "allow", "--create-bucket", &key.0]);

@@ -383,11 +383,7 @@ async fn quotas_are_enforced() {
 /// Creates a key allowed on a new bucket [`BUCKET`], through the CLI of `node`, and waits until
 /// every node's S3 endpoint knows the bucket.
 fn key_and_bucket(rt: &tokio::runtime::Runtime, nodes: &[S3Node]) -> (String, String) {
-    let out = nodes[0].node.ok(&["key", "create", "quota-test"]);
-    let key = (
-        line_value(&out, "Key ID:").unwrap_or_else(|| panic!("Key ID in {out}")),
-        line_value(&out, "Secret key:").unwrap_or_else(|| panic!("Secret key in {out}")),
-    );
+    let key = created_key(&nodes[0].node.ok(&["key", "create", "quota-test"]));
     nodes[0].node.ok(&["bucket", "create", BUCKET]);
     nodes[0].node.ok(&[
         "bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", &key.0,

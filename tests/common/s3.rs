@@ -286,6 +286,13 @@ pub fn line_value(text: &str, label: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
+/// The (key id, secret) printed by `garage key create`.
+pub fn created_key(out: &str) -> (String, String) {
+    let id = line_value(out, "Key ID:").unwrap_or_else(|| panic!("Key ID in:\n{out}"));
+    let secret = line_value(out, "Secret key:").unwrap_or_else(|| panic!("Secret key in:\n{out}"));
+    (id, secret)
+}
+
 /// A `garage server --single-node` daemon with an S3 endpoint, killed when dropped.
 pub struct SingleNode {
     pub dir: crate::common::NodeDir,
@@ -390,11 +397,7 @@ impl SingleNode {
 
     /// Creates a key through the CLI; returns (key id, secret).
     pub fn create_key(&self, name: &str) -> (String, String) {
-        let out = self.cli(&["key", "create", name]);
-        let id = line_value(&out, "Key ID:").unwrap_or_else(|| panic!("Key ID in:\n{out}"));
-        let secret =
-            line_value(&out, "Secret key:").unwrap_or_else(|| panic!("Secret key in:\n{out}"));
-        (id, secret)
+        created_key(&self.cli(&["key", "create", name]))
     }
 }
 

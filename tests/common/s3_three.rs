@@ -19,7 +19,7 @@ use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::Client;
 
 use crate::s3_nodes::{start_nodes_with, S3Node};
-use crate::s3util::{client, line_value};
+use crate::s3util::{client, created_key};
 
 /// The directory of node 1 (metadata and data: every node holds every replica with rf 3).
 pub struct FirstDir(PathBuf);
@@ -59,10 +59,7 @@ impl ThreeNodes {
         let nodes = tokio::task::spawn_blocking(move || {
             let nodes = start_nodes_with(3, 3, &extra);
             let first = &nodes[0].node;
-            let out = first.ok(&["key", "create", "matrix-key"]);
-            let id = line_value(&out, "Key ID:").unwrap_or_else(|| panic!("Key ID in:\n{out}"));
-            let secret =
-                line_value(&out, "Secret key:").unwrap_or_else(|| panic!("Secret in:\n{out}"));
+            let (id, secret) = created_key(&first.ok(&["key", "create", "matrix-key"]));
             first.ok(&["key", "allow", "--create-bucket", &id]);
             first.ok(&["bucket", "create", "default"]);
             first.ok(&[
@@ -105,11 +102,7 @@ impl ThreeNodes {
 
     /// Creates a key through the CLI; returns (key id, secret).
     pub fn create_key(&self, name: &str) -> (String, String) {
-        let out = self.cli(&["key", "create", name]);
-        let id = line_value(&out, "Key ID:").unwrap_or_else(|| panic!("Key ID in:\n{out}"));
-        let secret =
-            line_value(&out, "Secret key:").unwrap_or_else(|| panic!("Secret key in:\n{out}"));
-        (id, secret)
+        created_key(&self.cli(&["key", "create", name]))
     }
 }
 
