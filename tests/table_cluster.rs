@@ -1,8 +1,9 @@
 //! The replicated table engine on in-process clusters of real nodes (real TCP, real sled):
 //! quorum writes and reads with a node partitioned away, read-after-write, anti-entropy
 //! convergence of a node that missed writes, cascades through the insert queue, read repair on
-//! its own (nodes without background workers, so without anti-entropy), and full-copy tables
-//! (written to every node, read locally).
+//! its own (nodes without background workers, so without anti-entropy; range reads also repair
+//! missing entries), full-copy tables (written to every node, read locally), and the quorums of
+//! each consistency mode with two replicas down.
 
 mod common;
 
@@ -122,9 +123,14 @@ async fn quorum_reads_repair_stale_replicas() {
     .await;
     assert!(everywhere, "first writes reached every replica");
 
-    // c misses a new entry and two updates.
+    // c misses two new entries and two updates.
     c.node.system.netapp.set_isolated(true);
-    for (pk, sk, v) in [("p", "new", "v1"), ("p", "old", "v2"), ("q", "x", "v2")] {
+    for (pk, sk, v) in [
+        ("p", "new", "v1"),
+        ("p", "old", "v2"),
+        ("q", "x", "v2"),
+        ("q", "y", "v1"),
+    ] {
         a.kv.insert(&KvEntry::new(pk, sk, Some(v)))
             .await
             .expect("insert with c away");
@@ -152,12 +158,16 @@ async fn quorum_reads_repair_stale_replicas() {
             .await
             .expect("range");
     let values: Vec<Option<String>> = range.iter().map(|e| e.value.get().clone()).collect();
-    assert_eq!(values, vec![Some("v2".to_string())]);
+    assert_eq!(values, vec![Some("v2".to_string()), Some("v1".to_string())]);
     let repaired = until(Duration::from_secs(10), || {
         local_value(&c.kv, "q", "x") == Some(Some("v2".into()))
+            && local_value(&c.kv, "q", "y") == Some(Some("v1".into()))
     })
     .await;
-    assert!(repaired, "c not repaired by the range read");
+    assert!(
+        repaired,
+        "c not repaired by the range read (older value and missing entry)"
+    );
     shutdown_all(&nodes).await;
 }
 
@@ -228,4 +238,54 @@ async fn full_copy_tables_write_everywhere_and_read_locally() {
     .await;
     assert!(caught_up, "node 3 caught up through anti-entropy");
     shutdown_all(&nodes).await;
+}
+
+/// The quorums of each `consistency_mode` (DESIGN.md §6) with two of three replicas cut off:
+/// `consistent` neither reads nor writes; `degraded` reads (from one replica) but does not write;
+/// `dangerous` does both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consistency_modes_with_two_replicas_down() {
+    for (mode, reads, writes) in [
+        ("consistent", false, false),
+        ("degraded", true, false),
+        ("dangerous", true, true),
+    ] {
+        let nodes = start_cluster(3, 3, &format!("consistency_mode = \"{mode}\"")).await;
+        let a = &nodes[0];
+        a.kv.insert(&KvEntry::new("p", "k", Some("v")))
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: insert with every node up: {e}"));
+        // Every replica has it before two of them are cut off.
+        let ok = until(Duration::from_secs(30), || {
+            nodes
+                .iter()
+                .all(|t| value(&t.kv.get_local(&"p".into(), &"k".into()).expect("local")).is_some())
+        })
+        .await;
+        assert!(ok, "{mode}: the first write reached every replica");
+        for t in &nodes[1..] {
+            t.node.system.netapp.set_isolated(true);
+        }
+
+        let read = a.kv.get(&"p".into(), &"k".into()).await;
+        assert_eq!(
+            read.is_ok(),
+            reads,
+            "{mode}: read with 2 of 3 down: {read:?}"
+        );
+        if let Ok(got) = read {
+            assert_eq!(value(&got).as_deref(), Some("v"), "{mode}");
+        }
+        let write = a.kv.insert(&KvEntry::new("p", "k2", Some("v2"))).await;
+        assert_eq!(
+            write.is_ok(),
+            writes,
+            "{mode}: write with 2 of 3 down: {write:?}"
+        );
+
+        for t in &nodes[1..] {
+            t.node.system.netapp.set_isolated(false);
+        }
+        shutdown_all(&nodes).await;
+    }
 }

@@ -130,18 +130,24 @@ impl TableCore {
 
     /// Sends `value` to nodes that answered something else (read repair), in the background.
     fn repair(&self, stale: Vec<NodeId>, value: Vec<u8>) {
-        if stale.is_empty() {
+        for node in stale {
+            self.repair_entries(node, vec![value.clone()]);
+        }
+    }
+
+    /// Sends `values` to `node`, which returned older copies of them or none (read repair of a
+    /// range), in one message, in the background.
+    fn repair_entries(&self, node: NodeId, values: Vec<Vec<u8>>) {
+        if values.is_empty() {
             return;
         }
         let ep = self.endpoint.clone();
         let opts = self.opts(Priority::Background);
         let name = self.name();
         tokio::spawn(async move {
-            let msg = TableRpc::Update(vec![ByteBuf::from(value)]);
-            for node in stale {
-                if let Err(e) = ep.call(node, &msg, opts).await {
-                    debug!("{}: read repair of {:?} failed: {}", name, node, e);
-                }
+            let msg = TableRpc::Update(values.into_iter().map(ByteBuf::from).collect());
+            if let Err(e) = ep.call(node, &msg, opts).await {
+                debug!("{}: read repair of {:?} failed: {}", name, node, e);
             }
         });
     }
@@ -208,15 +214,30 @@ impl TableCore {
             }
             per_node.push((node, mine));
         }
-        // Repair entries that a replica returned with another value.
+        // Repair, on each replica, the entries it returned with another value, and (without a
+        // filter, which may hide an entry a replica has) those it lacks within the part of the
+        // range its answer covers: all of it when it returned fewer than `limit` entries, else
+        // up to its last entry.
         for (node, mine) in &per_node {
-            for (k, v) in mine {
-                if let Some(Some(m)) = merged.get(k) {
-                    if m != v {
-                        self.repair(vec![*node], m.clone());
+            let covers = |k: &Vec<u8>| {
+                mine.len() < limit
+                    || if reverse {
+                        mine.keys().next().is_some_and(|first| k >= first)
+                    } else {
+                        mine.keys().next_back().is_some_and(|last| k <= last)
                     }
-                }
-            }
+            };
+            let fixes: Vec<Vec<u8>> = merged
+                .iter()
+                .filter_map(|(k, m)| {
+                    let m = m.as_ref()?;
+                    match mine.get(k) {
+                        Some(v) => (v != m).then(|| m.clone()),
+                        None => (filter.is_none() && covers(k)).then(|| m.clone()),
+                    }
+                })
+                .collect();
+            self.repair_entries(*node, fixes);
         }
         // A replica may have filtered out an entry whose newer state no longer matches, while
         // another returned an older matching copy: filter the merged values again.
