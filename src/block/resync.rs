@@ -185,7 +185,7 @@ impl BlockManager {
             .flatten()
             .and_then(|v| ResyncError::decode(*hash, &v));
         let errors = prev.map(|p| p.errors).unwrap_or(0) + 1;
-        let backoff = (60_000u64 << errors.min(10)).min(24 * 3600 * 1000);
+        let backoff = retry_backoff_ms(errors);
         let entry = ResyncError {
             hash: *hash,
             errors,
@@ -419,5 +419,30 @@ pub async fn run_scrub(
                 _ = stop.changed() => return,
             }
         }
+    }
+}
+
+/// Delay before the next try of a block whose resync failed `errors` times: 2 min after the
+/// first failure, doubling each time, at most a day.
+fn retry_backoff_ms(errors: u64) -> u64 {
+    (60_000u64 << errors.min(11)).min(24 * 3600 * 1000)
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::retry_backoff_ms;
+
+    #[test]
+    fn backoff_doubles_up_to_a_day() {
+        assert_eq!(retry_backoff_ms(1), 120_000);
+        for n in 1..10 {
+            assert_eq!(
+                retry_backoff_ms(n + 1),
+                2 * retry_backoff_ms(n),
+                "after {n} errors"
+            );
+        }
+        assert_eq!(retry_backoff_ms(11), 24 * 3600 * 1000);
+        assert_eq!(retry_backoff_ms(u64::MAX), 24 * 3600 * 1000);
     }
 }
