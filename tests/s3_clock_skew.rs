@@ -120,46 +120,7 @@ async fn writes_after_a_version_from_a_clock_ahead_are_seen() {
 
     n.write_from_the_future("multipart", b"from the future")
         .await;
-    let id = c
-        .create_multipart_upload()
-        .bucket("default")
-        .key("multipart")
-        .send()
-        .await
-        .expect("CreateMultipartUpload")
-        .upload_id()
-        .expect("upload id")
-        .to_string();
-    let etag = c
-        .upload_part()
-        .bucket("default")
-        .key("multipart")
-        .upload_id(&id)
-        .part_number(1)
-        .body(b"last part".to_vec().into())
-        .send()
-        .await
-        .expect("UploadPart")
-        .e_tag()
-        .expect("etag")
-        .to_string();
-    c.complete_multipart_upload()
-        .bucket("default")
-        .key("multipart")
-        .upload_id(&id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(
-                    aws_sdk_s3::types::CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(etag)
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("CompleteMultipartUpload");
+    put_multipart(c, "default", "multipart", &[b"last part".to_vec()]).await;
     assert_eq!(get_bytes(c, "default", "multipart").await, b"last part");
 
     n.garage.node.shutdown().await.expect("shutdown");

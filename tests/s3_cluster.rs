@@ -402,16 +402,7 @@ fn multipart_upload_survives_a_node_killed_midway() {
             .await
             .expect("the bucket is known everywhere");
         }
-        let id = clients[0]
-            .create_multipart_upload()
-            .bucket(BUCKET)
-            .key("big/200MiB")
-            .send()
-            .await
-            .expect("CreateMultipartUpload")
-            .upload_id()
-            .expect("upload id")
-            .to_string();
+        let id = create_upload(&clients[0], BUCKET, "big/200MiB").await;
         (id, Vec::<CompletedPart>::new())
     });
     let upload =
@@ -762,47 +753,7 @@ fn objects_survive_layout_changes() {
         for (k, body) in &want {
             put(&c, BUCKET, k, body).await;
         }
-        let id = c
-            .create_multipart_upload()
-            .bucket(BUCKET)
-            .key("obj/multipart")
-            .send()
-            .await
-            .expect("CreateMultipartUpload")
-            .upload_id()
-            .expect("upload id")
-            .to_string();
-        let mut done = aws_sdk_s3::types::CompletedMultipartUpload::builder();
-        for (n, p) in parts.iter().enumerate() {
-            let n = n as i32 + 1;
-            let etag = c
-                .upload_part()
-                .bucket(BUCKET)
-                .key("obj/multipart")
-                .upload_id(&id)
-                .part_number(n)
-                .body(p.clone().into())
-                .send()
-                .await
-                .expect("UploadPart")
-                .e_tag()
-                .expect("etag")
-                .to_string();
-            done = done.parts(
-                aws_sdk_s3::types::CompletedPart::builder()
-                    .part_number(n)
-                    .e_tag(etag)
-                    .build(),
-            );
-        }
-        c.complete_multipart_upload()
-            .bucket(BUCKET)
-            .key("obj/multipart")
-            .upload_id(&id)
-            .multipart_upload(done.build())
-            .send()
-            .await
-            .expect("CompleteMultipartUpload");
+        put_multipart(&c, BUCKET, "obj/multipart", &parts).await;
     });
     want.insert("obj/multipart".into(), parts.concat());
     let all_blocks: Vec<String> = want

@@ -130,6 +130,50 @@ pub async fn put(c: &Client, bucket: &str, key: &str, body: &[u8]) {
         .unwrap_or_else(|e| panic!("PutObject {bucket}/{key}: {e:?}"));
 }
 
+/// CreateMultipartUpload of `key`; returns the upload id.
+pub async fn create_upload(c: &Client, bucket: &str, key: &str) -> String {
+    c.create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateMultipartUpload {bucket}/{key}: {e:?}"))
+        .upload_id()
+        .expect("upload id")
+        .to_string()
+}
+
+/// A whole multipart upload of `key`: `parts` as parts 1, 2, …, then CompleteMultipartUpload.
+pub async fn put_multipart(c: &Client, bucket: &str, key: &str, parts: &[Vec<u8>]) {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let id = create_upload(c, bucket, key).await;
+    let mut done = CompletedMultipartUpload::builder();
+    for (n, body) in (1..).zip(parts) {
+        let etag = c
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .part_number(n)
+            .body(body.clone().into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("UploadPart {n} of {bucket}/{key}: {e:?}"))
+            .e_tag()
+            .expect("part ETag")
+            .to_string();
+        done = done.parts(CompletedPart::builder().part_number(n).e_tag(etag).build());
+    }
+    c.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&id)
+        .multipart_upload(done.build())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CompleteMultipartUpload {bucket}/{key}: {e:?}"));
+}
+
 /// Polls an async condition every 100 ms until it returns `Some`, for at most `timeout`.
 pub async fn wait_async<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
 where
